@@ -1,0 +1,517 @@
+#!/usr/bin/env python3
+"""Bugnet SDK overhead against sentry-sdk 2.75.0, in one run, as one Markdown table.
+
+Run from the repository root on a machine with only Python 3.11:
+
+    python3 benchmarks/sdk_overhead.py                # the full report, about 3-4 minutes on 2 cores
+    python3 benchmarks/sdk_overhead.py --quick        # small counts, to check the harness
+    python3 benchmarks/sdk_overhead.py --only sentry  # one side only
+
+The first run creates ``benchmarks/.venv-sdk`` with sentry-sdk 2.75.0 and the local SDK (editable),
+makes sure ``brotli`` is not importable there (sentry-sdk would pick it over gzip; both SDKs must
+compress with gzip), and re-executes itself inside it. Every measurement runs in fresh
+subprocesses (``sdk_overhead_worker.py`` beside this file, answering one JSON line), so the two
+SDKs never share a process, and the runs of both sides are interleaved. Both SDKs send to a null
+sink: an HTTP server in this process on 127.0.0.1 that answers ``200 {"id": ...}`` to every POST.
+Bugnet always gets ``spool_dir`` in a temporary directory. The table is printed; the raw numbers go
+to ``benchmarks/results/sdk_overhead.json``. Nothing is asserted: this is a report.
+
+Metrics (ratio = bugnet / sentry-sdk; the targets are the issue's):
+
+1. import + init: ``time.perf_counter()`` around ``import sdk; sdk.init(dsn=...)`` in a fresh
+   interpreter; median over the processes. Target <= 15 %. The wall time of a bare
+   ``python -c pass`` is shown for scale.
+2. capture_exception: time on the caller's thread of ``capture_exception()`` inside the
+   ``except``, for a new exception raised 20 frames deep (each frame holds an int, a 50-character
+   str, a small dict, a 10-item list and an object with a ``__repr__``); median and p90 over the
+   timed calls of every process, after warm-up calls. Default integrations; no tracing. The
+   median carries the target, <= 20 %.
+3. logger.info: per-call cost of ``log.info("order %s charged %d", "A-1", 42)`` on a module-level
+   ``logging.getLogger("bench")`` with no handlers, propagating to a root with no handlers set to
+   INFO; median of rounds of 100,000 calls, with no SDK and with each SDK's default logging
+   integration. The target, <= 20 %, applies to the overhead above the no-SDK baseline.
+4. memory, server down: the DSN names a port that refuses connections. RSS (VmRSS) is read after
+   warm-up captures and again after 10,000 more captures (new exception, 10 frames with locals)
+   and ``flush(timeout=5)``. tracemalloc stays off because it would distort RSS; the growth of
+   ``sys.getallocatedblocks()`` is shown alongside, and Bugnet's spool size on disk is information.
+   Target <= 20 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import venv
+from collections import Counter
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from sdk_overhead_worker import MODULES, QUICK_PLAN, RESULT_MARK, Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / "benchmarks" / ".venv-sdk"
+RESULTS = ROOT / "benchmarks" / "results" / "sdk_overhead.json"
+SENTRY_PIN = "sentry-sdk==2.75.0"
+INSTALL_ARGS = [SENTRY_PIN, "-e", str(ROOT / "sdk")]
+SIDES = ("bugnet", "sentry")
+WORKER = Path(__file__).resolve().with_name("sdk_overhead_worker.py")
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def in_bench_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def install_digest() -> str:
+    """What the environment is built from: a change to any of it reinstalls."""
+    digest = hashlib.sha256((ROOT / "sdk" / "pyproject.toml").read_bytes())
+    digest.update(" ".join(INSTALL_ARGS).encode())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> Path:
+    """Create ``benchmarks/.venv-sdk`` with both SDKs and without brotli, unless up to date."""
+    python = venv_python()
+    stamp = VENV / ".installed"
+    if python.exists() and stamp.exists() and stamp.read_text() == install_digest():
+        return python
+    if not python.exists():
+        print(f"creating virtual environment in {VENV.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", *INSTALL_ARGS], check=True)
+    subprocess.run([*pip, "uninstall", "-y", "brotli", "brotlicffi"], capture_output=True)
+    stamp.write_text(install_digest())
+    return python
+
+
+def reexec_in_venv() -> None:
+    python = ensure_venv()
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def brotli_importable() -> bool:
+    """sentry-sdk compresses with brotli whenever this is true; we want gzip on both sides."""
+    return importlib.util.find_spec("brotli") is not None
+
+
+# --------------------------------------------------------------------------- null sink
+
+
+class _SinkHandler(BaseHTTPRequestHandler):
+    """Reads the body of any POST and answers 200 with an event id, like a server would."""
+
+    protocol_version = "HTTP/1.1"
+    server: NullSink
+
+    def do_POST(self) -> None:
+        self._read_body()
+        self.server.record(self.path)
+        body = json.dumps({"id": uuid.uuid4().hex}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _read_body(self) -> None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+        else:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class NullSink(ThreadingHTTPServer):
+    """Counts the envelopes it receives per project id (one project per worker run)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SinkHandler)
+        self.received: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._projects = 0
+
+    def record(self, path: str) -> None:
+        parts = path.strip("/").split("/")  # api/<project>/envelope
+        with self._lock:
+            self.received[parts[1] if len(parts) > 1 else path] += 1
+
+    def new_dsn(self) -> tuple[str, str]:
+        """A DSN for one worker run, and the project id its envelopes are counted under."""
+        with self._lock:
+            self._projects += 1
+            project = str(self._projects)
+        return f"http://public@127.0.0.1:{self.server_address[1]}/{project}", project
+
+
+def start_sink() -> NullSink:
+    sink = NullSink()
+    threading.Thread(target=sink.serve_forever, name="null-sink", daemon=True).start()
+    return sink
+
+
+def refused_dsn() -> tuple[str, socket.socket]:
+    """A DSN whose port refuses connections: bound, never listening, so no one else takes it."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    return f"http://public@127.0.0.1:{holder.getsockname()[1]}/1", holder
+
+
+# --------------------------------------------------------------------------- the parent
+
+IMPORT_PROBE = """\
+import sys, time
+start = time.perf_counter()
+import {module} as sdk
+sdk.init(**{options!r})
+elapsed = time.perf_counter() - start
+print({mark!r} + repr(elapsed), flush=True)
+"""
+
+
+def child_env() -> dict[str, str]:
+    """The parent's environment without SDK settings, with bytecode caching on for every module.
+
+    The editable SDK has no pip-compiled bytecode, so with PYTHONDONTWRITEBYTECODE set it would
+    be compiled in every process; one cache inside the venv serves both sides alike.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BUGNET_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(VENV / "pycache")
+    return env
+
+
+def spawn(argv: list[str], cwd: str, timeout: float) -> str:
+    """Run one child to completion and return the payload of its result line."""
+    proc = subprocess.run(
+        [sys.executable, *argv],
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return line[len(RESULT_MARK) :]
+    raise RuntimeError(f"{' '.join(argv[:5])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+class Runner:
+    """Spawns the workers: a fresh process per run, a scratch directory per run."""
+
+    def __init__(self, sink: NullSink, quick: bool, scratch: str) -> None:
+        self.sink = sink
+        self.quick = quick
+        self.scratch = scratch
+        self._runs = 0
+
+    def _workdir(self) -> str:
+        self._runs += 1
+        path = Path(self.scratch) / f"run-{self._runs}"
+        (path / "spool").mkdir(parents=True)
+        return str(path)
+
+    def import_init(self, side: str) -> float:
+        workdir = self._workdir()
+        dsn, _ = self.sink.new_dsn()
+        options: dict[str, Any] = {"dsn": dsn}
+        if side == "bugnet":
+            options["spool_dir"] = str(Path(workdir) / "spool")
+        code = IMPORT_PROBE.format(module=MODULES[side], options=options, mark=RESULT_MARK)
+        return float(spawn(["-c", code], workdir, timeout=60))
+
+    def bare_interpreter(self) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=child_env(), check=True)
+        return time.perf_counter() - start
+
+    def worker(self, kind: str, side: str, dsn: Optional[str] = None) -> dict[str, Any]:
+        """Run one worker for one side; with no DSN given it reports to the null sink."""
+        workdir = self._workdir()
+        project = None
+        if dsn is None:
+            dsn, project = self.sink.new_dsn()
+        spool = str(Path(workdir) / "spool")
+        argv = [str(WORKER), kind, "--sdk", side, "--dsn", dsn]
+        argv += ["--spool-dir", spool] + (["--quick"] if self.quick else [])
+        result: dict[str, Any] = json.loads(spawn(argv, workdir, timeout=300))
+        if project is not None:
+            result["delivered"] = self.sink.received[project]
+        return result
+
+
+def interleaved(sides: tuple[str, ...], repeats: int, measure: Callable[[str], Any]) -> dict:
+    """Alternate the sides ``repeats`` times so drift on the machine hits both alike."""
+    out: dict[str, list[Any]] = {side: [] for side in sides}
+    for _ in range(repeats):
+        for side in sides:
+            out[side].append(measure(side))
+    return out
+
+
+def measure_import(runner: Runner, sides: tuple[str, ...], plan: Plan) -> dict[str, Any]:
+    interleaved(sides, 1, runner.import_init)  # warm the bytecode caches
+    runs = interleaved(sides, plan.import_runs, runner.import_init)
+    bare = [runner.bare_interpreter() for _ in range(plan.import_runs + 1)][1:]
+    result: dict[str, Any] = {side: summary(runs[side]) for side in sides}
+    result["bare_interpreter"] = summary(bare)
+    return result
+
+
+def measure_capture(runner: Runner, sides: tuple[str, ...], plan: Plan) -> dict[str, Any]:
+    runs = interleaved(sides, plan.capture_processes, lambda s: runner.worker("capture", s))
+    result = {}
+    for side, procs in runs.items():
+        samples = [s for proc in procs for s in proc["samples_s"]]
+        result[side] = {
+            **summary(samples),
+            "processes": len(procs),
+            "delivered": sum(p["delivered"] for p in procs),
+            "flush_s": [p["flush_s"] for p in procs],
+            "sdk": procs[0].get("sdk"),
+        }
+    return result
+
+
+def measure_logging(runner: Runner, sides: tuple[str, ...], plan: Plan) -> dict[str, Any]:
+    configs = ("none", *sides)
+    runs = interleaved(configs, plan.logging_processes, lambda s: runner.worker("logging", s))
+    per_call = {c: [r for proc in runs[c] for r in proc["per_call_s"]] for c in configs}
+    result: dict[str, Any] = {c: summary(per_call[c]) for c in configs}
+    for side in sides:
+        result[side]["overhead_s"] = result[side]["median"] - result["none"]["median"]
+    return result
+
+
+def measure_memory(runner: Runner, sides: tuple[str, ...]) -> dict[str, Any]:
+    dsn, holder = refused_dsn()
+    try:
+        runs = interleaved(sides, 1, lambda s: runner.worker("memory", s, dsn=dsn))
+    finally:
+        holder.close()
+    result = {}
+    for side in sides:
+        run = runs[side][0]
+        before, after = run["before"], run["after"]
+        run["rss_growth_bytes"] = after["rss_bytes"] - before["rss_bytes"]
+        run["blocks_growth"] = after["allocated_blocks"] - before["allocated_blocks"]
+        result[side] = run
+    return result
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    ordered = sorted(samples)
+    return {
+        "median": statistics.median(ordered),
+        "p90": ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))],
+        "min": ordered[0],
+        "n": len(ordered),
+    }
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass
+class Row:
+    metric: str
+    bugnet: Optional[float]
+    sentry: Optional[float]
+    unit: str
+    target: Optional[float] = None  # highest allowed bugnet/sentry ratio; None: information
+    shared: bool = False  # one value that belongs to neither side, shown in both columns
+
+    def ratio(self) -> Optional[float]:
+        if self.shared or self.bugnet is None or self.sentry is None or self.sentry <= 0:
+            return None
+        return self.bugnet / self.sentry
+
+    def verdict(self) -> str:
+        ratio = self.ratio()
+        if self.target is None or ratio is None:
+            return "—"
+        return "pass" if ratio <= self.target else "FAIL"
+
+    def cells(self) -> list[str]:
+        ratio = self.ratio()
+        return [
+            f"{self.metric} ({self.unit})",
+            fmt(self.bugnet),
+            fmt(self.sentry),
+            "—" if ratio is None else f"{ratio:.1%}",
+            "—" if self.target is None else f"≤ {self.target:.0%}",
+            self.verdict(),
+        ]
+
+
+def fmt(value: Optional[float]) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def lookup(section: dict[str, Any], side: str, *keys: str) -> Any:
+    """``section[side][key]...``, or None when that side was not measured."""
+    node: Any = section.get(side)
+    for key in keys:
+        if node is None:
+            return None
+        node = node[key]
+    return node
+
+
+def build_rows(m: dict[str, Any], plan: Plan) -> list[Row]:
+    imp, cap, log, mem = m["import"], m["capture"], m["logging"], m["memory"]
+    bare_ms = imp["bare_interpreter"]["median"] * 1e3
+    base_us = log["none"]["median"] * 1e6
+    captured = plan.capture_processes * (plan.capture_warmup + plan.capture_calls)
+
+    def both(section: dict[str, Any], *keys: str, scale: float = 1.0) -> list[Optional[float]]:
+        values = [lookup(section, side, *keys) for side in SIDES]
+        return [None if v is None else v * scale for v in values]
+
+    return [
+        Row("import + init, median", *both(imp, "median", scale=1e3), "ms", 0.15),
+        Row("bare interpreter start-up, wall, median", bare_ms, bare_ms, "ms", shared=True),
+        Row(
+            f"capture_exception, {plan.capture_depth} frames, median",
+            *both(cap, "median", scale=1e3),
+            "ms",
+            0.20,
+        ),
+        Row("capture_exception, p90", *both(cap, "p90", scale=1e3), "ms"),
+        Row(
+            f"envelopes the sink received, of {captured:,} captured",
+            *both(cap, "delivered"),
+            "count",
+        ),
+        Row("logger.info, no SDK (baseline)", base_us, base_us, "µs/call", shared=True),
+        Row("logger.info with the SDK", *both(log, "median", scale=1e6), "µs/call"),
+        Row(
+            "logger.info overhead above baseline",
+            *both(log, "overhead_s", scale=1e6),
+            "µs/call",
+            0.20,
+        ),
+        Row(
+            f"RSS growth, {plan.memory_captures:,} captures, server down",
+            *both(mem, "rss_growth_bytes", scale=1 / MIB),
+            "MiB",
+            0.20,
+        ),
+        Row("allocated blocks growth, same run", *both(mem, "blocks_growth", scale=1e-3), "k"),
+        Row("capture time, same run", *both(mem, "capture_s"), "s"),
+        Row("flush(timeout=5), same run", *both(mem, "flush_s"), "s"),
+        Row("disk spool after the run", *both(mem, "spool", "bytes", scale=1 / MIB), "MiB"),
+    ]
+
+
+def markdown(rows: list[Row]) -> str:
+    header = ["metric", "bugnet", "sentry-sdk", "ratio (bugnet/sentry)", "target", "pass/fail"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def notes(m: dict[str, Any], plan: Plan) -> list[str]:
+    out = [f"- brotli importable in the benchmark venv: {m['env']['brotli_importable']}"]
+    for side in SIDES:
+        facts = lookup(m["capture"], side, "sdk")
+        if facts:
+            out.append(f"- {side}: {json.dumps(facts)}")
+        captures = lookup(m["memory"], side, "captures")
+        if captures is not None and captures < plan.memory_captures:
+            out.append(f"- {side} hit the memory run's time budget after {captures:,} captures")
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "brotli_importable": brotli_importable(),
+        "install": INSTALL_ARGS,
+    }
+
+
+def run_benchmark(sides: tuple[str, ...], quick: bool) -> None:
+    plan = QUICK_PLAN if quick else Plan()
+    started = time.perf_counter()
+    metrics: dict[str, Any] = {"env": environment(), "plan": asdict(plan), "sides": sides}
+    if metrics["env"]["brotli_importable"]:
+        print("WARNING: brotli is importable here; sentry-sdk will not use gzip", flush=True)
+    sink = start_sink()
+    with tempfile.TemporaryDirectory(prefix="bugnet-bench-") as scratch:
+        runner = Runner(sink, quick, scratch)
+        for name, measure in (
+            ("import", lambda: measure_import(runner, sides, plan)),
+            ("capture", lambda: measure_capture(runner, sides, plan)),
+            ("logging", lambda: measure_logging(runner, sides, plan)),
+            ("memory", lambda: measure_memory(runner, sides)),
+        ):
+            print(f"measuring {name} ...", flush=True)
+            metrics[name] = measure()
+    sink.shutdown()
+    metrics["elapsed_s"] = time.perf_counter() - started
+    rows = build_rows(metrics, plan)
+    metrics["table"] = [
+        dict(zip(("metric", *SIDES, "ratio", "target", "verdict"), r.cells())) for r in rows
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    print()
+    print(markdown(rows))
+    print()
+    print("\n".join(notes(metrics, plan)))
+    print(f"- elapsed {metrics['elapsed_s']:.0f} s; raw numbers in {RESULTS.relative_to(ROOT)}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--only", choices=SIDES, help="measure one SDK only")
+    parser.add_argument("--quick", action="store_true", help="small counts, to check the harness")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if not in_bench_venv():
+        reexec_in_venv()
+    run_benchmark((args.only,) if args.only else SIDES, args.quick)
+
+
+if __name__ == "__main__":
+    main()

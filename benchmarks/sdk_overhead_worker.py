@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""One measurement of one SDK in a fresh process, for ``sdk_overhead.py``; not run by hand.
+
+    python sdk_overhead_worker.py {capture,logging,memory} --sdk {none,bugnet,sentry} --dsn DSN
+        [--spool-dir DIR] [--quick]
+
+It prints one line, ``RESULT_MARK`` followed by JSON. Only the standard library is imported
+before the SDK, so nothing here is shared between the two sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+MODULES = {"bugnet": "bugnet", "sentry": "sentry_sdk"}
+RESULT_MARK = "BENCH-RESULT "
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each measurement to do."""
+
+    import_runs: int = 15
+    capture_processes: int = 3
+    capture_warmup: int = 50
+    capture_calls: int = 500
+    capture_depth: int = 20
+    logging_processes: int = 3
+    logging_rounds: int = 5
+    logging_calls: int = 100_000
+    memory_warmup: int = 100
+    memory_captures: int = 10_000
+    memory_depth: int = 10
+    # A runaway SDK stops early rather than blow the run's time budget; the report says so.
+    memory_budget_s: float = 100.0
+
+
+QUICK_PLAN = Plan(
+    import_runs=3,
+    capture_processes=1,
+    capture_warmup=10,
+    capture_calls=50,
+    logging_processes=1,
+    logging_rounds=2,
+    logging_calls=20_000,
+    memory_warmup=20,
+    memory_captures=500,
+)
+
+
+# --------------------------------------------------------------------------- the workload
+
+
+class Widget:
+    """A custom object in every frame, so both SDKs call a user ``__repr__``."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.name = f"widget-{n}"
+
+    def __repr__(self) -> str:
+        return f"<Widget {self.name} n={self.n}>"
+
+
+def descend(depth: int, seq: int) -> int:
+    """Recurse ``depth`` frames, each with typical locals, and raise a new exception at the end."""
+    count = depth * 7 + seq
+    label = f"order {seq:08d} at depth {depth:02d} failed validation".ljust(50, ".")
+    meta = {"depth": depth, "seq": seq, "tag": "bench", "ok": True}
+    items = list(range(depth, depth + 10))
+    widget = Widget(depth)
+    if depth <= 1:
+        raise ValueError(f"benchmark failure #{seq}")
+    return descend(depth - 1, seq) + count + len(label) + len(meta) + len(items) + widget.n
+
+
+def timed_capture(sdk: Any, seq: int, depth: int) -> float:
+    """Raise through ``depth`` frames, then time ``capture_exception()`` alone."""
+    try:
+        descend(depth, seq)
+    except ValueError:
+        start = time.perf_counter()
+        sdk.capture_exception()
+        return time.perf_counter() - start
+    raise AssertionError("descend() always raises")
+
+
+def init_sdk(side: str, dsn: str, spool_dir: Optional[str]) -> Any:
+    """Import and initialise one SDK with its defaults; Bugnet also gets its spool directory."""
+    if side == "none":
+        return None
+    sdk = importlib.import_module(MODULES[side])
+    options: dict[str, Any] = {"dsn": dsn}
+    if side == "bugnet":
+        options["spool_dir"] = spool_dir
+    sdk.init(**options)
+    return sdk
+
+
+def sdk_facts(sdk: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {"version": getattr(sdk, "__version__", None) or sdk_version(sdk)}
+    if sdk.__name__ == "sentry_sdk":
+        transport = importlib.import_module("sentry_sdk.transport")
+        facts["compression"] = "gzip" if transport.brotli is None else "brotli"
+    return facts
+
+
+def sdk_version(sdk: Any) -> Optional[str]:
+    consts = sys.modules.get(f"{sdk.__name__}.consts")
+    return getattr(consts, "VERSION", None)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def work_capture(sdk: Any, plan: Plan) -> dict[str, Any]:
+    for seq in range(plan.capture_warmup):
+        timed_capture(sdk, seq, plan.capture_depth)
+    samples = [
+        timed_capture(sdk, plan.capture_warmup + seq, plan.capture_depth)
+        for seq in range(plan.capture_calls)
+    ]
+    flush_s = timed(lambda: sdk.flush(timeout=5))
+    return {"samples_s": samples, "flush_s": flush_s}
+
+
+def work_logging(sdk: Any, plan: Plan) -> dict[str, Any]:
+    logging.getLogger().setLevel(logging.INFO)
+    log = logging.getLogger("bench")
+    rounds = []
+    for _ in range(plan.logging_rounds + 1):  # the first round warms up and is dropped
+        start = time.perf_counter()
+        for _ in range(plan.logging_calls):
+            log.info("order %s charged %d", "A-1", 42)
+        rounds.append((time.perf_counter() - start) / plan.logging_calls)
+    if sdk is not None:
+        sdk.flush(timeout=5)
+    return {"per_call_s": rounds[1:]}
+
+
+def work_memory(sdk: Any, plan: Plan, spool_dir: Optional[str]) -> dict[str, Any]:
+    for seq in range(plan.memory_warmup):
+        timed_capture(sdk, seq, plan.memory_depth)
+    before = memory_now()
+    start = time.perf_counter()
+    done = 0
+    while done < plan.memory_captures and time.perf_counter() - start < plan.memory_budget_s:
+        timed_capture(sdk, plan.memory_warmup + done, plan.memory_depth)
+        done += 1
+    capture_s = time.perf_counter() - start
+    flush_s = timed(lambda: sdk.flush(timeout=5))
+    after = memory_now()
+    return {
+        "captures": done,
+        "capture_s": capture_s,
+        "flush_s": flush_s,
+        "before": before,
+        "after": after,
+        "spool": dir_usage(spool_dir),
+    }
+
+
+def memory_now() -> dict[str, int]:
+    gc.collect()
+    return {"rss_bytes": rss_bytes(), "allocated_blocks": sys.getallocatedblocks()}
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status (this benchmark needs Linux)")
+
+
+def dir_usage(path: Optional[str]) -> dict[str, int]:
+    files = [p for p in Path(path).rglob("*") if p.is_file()] if path else []
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Measure one thing for one SDK and print it as one JSON line after ``RESULT_MARK``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("worker", choices=("capture", "logging", "memory"))
+    parser.add_argument("--sdk", choices=("none", *MODULES), required=True)
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--spool-dir")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    plan = QUICK_PLAN if args.quick else Plan()
+    sdk = init_sdk(args.sdk, args.dsn, args.spool_dir)
+    if args.worker == "capture":
+        result = work_capture(sdk, plan)
+    elif args.worker == "logging":
+        result = work_logging(sdk, plan)
+    else:
+        result = work_memory(sdk, plan, args.spool_dir)
+    if sdk is not None:
+        result["sdk"] = sdk_facts(sdk)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

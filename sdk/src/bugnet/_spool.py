@@ -1,0 +1,301 @@
+"""The durable spool: envelopes that could not be delivered now wait on disk.
+
+One file per envelope, named so that names sort oldest first. A file is written under a
+temporary name and renamed into place, and carries its length and CRC-32, so a file torn by a
+crash or a full disk is recognised and never sent. Several processes may share a directory:
+a sender holds an exclusive ``flock`` on a file while it delivers it and deletes it before
+letting go, and a lock dies with its process, so each envelope is delivered once even when a
+sender is killed halfway (then the next sender retries it; the server drops the duplicate id).
+Bounded in bytes and age: the oldest files go first, and each one dropped is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import zlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+    from collections.abc import Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+SUFFIX = ".bnq"
+TMP_SUFFIX = ".tmp"
+STALE_TMP_AGE = 3600.0
+HEADER_LIMIT = 4096
+
+DropCallback = Callable[[str, list[str]], None]  # (reason, categories of the dropped envelope)
+
+
+class SpoolCorrupt(ValueError):
+    """A spool file that is torn or was not written by us."""
+
+
+def encode_file(payload: bytes, categories: list[str]) -> bytes:
+    header = {"v": 1, "len": len(payload), "crc": zlib.crc32(payload), "cat": categories}
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
+
+
+def decode_file(data: bytes) -> tuple[bytes, list[str]]:
+    newline = data.find(b"\n", 0, HEADER_LIMIT)
+    if newline < 0:
+        raise SpoolCorrupt("no header line")
+    try:
+        header = json.loads(data[:newline])
+        length, crc, categories = header["len"], header["crc"], header.get("cat", [])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SpoolCorrupt(f"bad header: {exc}") from None
+    payload = data[newline + 1 :]
+    if len(payload) != length or zlib.crc32(payload) != crc:
+        raise SpoolCorrupt("length or checksum mismatch (torn write)")
+    return payload, list(categories)
+
+
+class Claim:
+    """An envelope taken out of the spool for delivery; ``done()`` deletes it, ``release()``
+    puts it back for a later attempt."""
+
+    def __init__(self, spool: Spool, path: str, fd: int, payload: bytes, categories: list[str]):
+        self._spool = spool
+        self.path = path
+        self._fd = fd
+        self.payload = payload
+        self.categories = categories
+
+    def done(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        self._spool._forget(len(self.payload))
+        self._close()
+
+    def release(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.close(self._fd)  # also releases the flock
+            except OSError:
+                pass
+            self._fd = -1
+
+
+class Spool:
+    """A directory of undelivered envelopes for one DSN."""
+
+    def __init__(
+        self,
+        directory: str,
+        max_bytes: int,
+        max_age: float,
+        on_drop: Optional[DropCallback] = None,
+    ) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._on_drop = on_drop
+        self._lock = threading.Lock()
+        self._approx_bytes: Optional[int] = None
+        self._ready = False
+
+    # -- writing --------------------------------------------------------------------------
+
+    def put(self, payload: bytes, categories: list[str]) -> bool:
+        """Store ``payload`` durably; False (and the drop reported) when the disk refuses."""
+        data = encode_file(payload, categories)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
+        final = os.path.join(self.directory, name)
+        tmp = os.path.join(self.directory, "." + name + TMP_SUFFIX)
+        try:
+            self._ensure_dir()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            self._drop("cache_overflow", categories)
+            return False
+        with self._lock:
+            if self._approx_bytes is not None:
+                self._approx_bytes += len(data)
+            over = self._approx_bytes is None or self._approx_bytes > self.max_bytes
+        if over:
+            self.prune()
+        return True
+
+    def _ensure_dir(self) -> None:
+        if not self._ready:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            self._ready = True
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.directory) as it:
+                entries = [e for e in it if e.name.endswith(SUFFIX) and not e.name.startswith(".")]
+        except OSError:
+            return []
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    def has_pending(self) -> bool:
+        try:
+            with os.scandir(self.directory) as it:
+                return any(e.name.endswith(SUFFIX) and not e.name.startswith(".") for e in it)
+        except OSError:
+            return False
+
+    def pending_count(self) -> int:
+        return len(self._entries())
+
+    def claims(self) -> Iterator[Claim]:
+        """Claim the spooled envelopes, oldest first, skipping ones other processes hold.
+
+        Each yielded claim must be settled with ``done()`` or ``release()`` before the next.
+        Torn or expired files met on the way are deleted (and reported).
+        """
+        cutoff = time.time() - self.max_age
+        for entry in self._entries():
+            claim = self._claim(entry.path, cutoff)
+            if claim is not None:
+                yield claim
+
+    def _claim(self, path: str, cutoff: float) -> Optional[Claim]:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return None  # delivered and removed by another process meanwhile
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    return None  # another sender has it
+                # It may have been delivered and unlinked between our open and our lock.
+                try:
+                    if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                        os.close(fd)
+                        return None
+                except OSError:
+                    os.close(fd)
+                    return None
+            stat = os.fstat(fd)
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            payload, categories = decode_file(data)
+        except SpoolCorrupt:
+            self._remove(path, fd, len(data))
+            self._drop("internal_sdk_error", ["error"])
+            return None
+        if stat.st_mtime < cutoff:
+            self._remove(path, fd, len(data))
+            self._drop("cache_overflow", categories)
+            return None
+        return Claim(self, path, fd, payload, categories)
+
+    def _remove(self, path: str, fd: int, size: int) -> None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+        self._forget(size)
+
+    def _forget(self, size: int) -> None:
+        with self._lock:
+            if self._approx_bytes is not None:
+                self._approx_bytes = max(self._approx_bytes - size, 0)
+
+    # -- bounds ---------------------------------------------------------------------------
+
+    def prune(self) -> None:
+        """Drop expired files, then the oldest until under ``max_bytes``; clear stale temp files."""
+        now = time.time()
+        sizes: list[tuple[str, int, float]] = []
+        try:
+            with os.scandir(self.directory) as it:
+                for entry in it:
+                    try:
+                        stat = entry.stat()
+                    except OSError:
+                        continue
+                    if entry.name.endswith(TMP_SUFFIX):
+                        if now - stat.st_mtime > STALE_TMP_AGE:
+                            _unlink(entry.path)
+                    elif entry.name.endswith(SUFFIX):
+                        sizes.append((entry.name, stat.st_size, stat.st_mtime))
+        except OSError:
+            return
+        sizes.sort()
+        total = sum(size for _, size, _ in sizes)
+        for name, size, mtime in sizes:
+            if total <= self.max_bytes and now - mtime <= self.max_age:
+                continue
+            path = os.path.join(self.directory, name)
+            if self._try_drop_file(path):
+                total -= size
+        with self._lock:
+            self._approx_bytes = total
+
+    def _try_drop_file(self, path: str) -> bool:
+        """Delete a file nobody is delivering, reporting its events as dropped."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return False
+            try:
+                head = os.read(fd, HEADER_LIMIT)
+                categories = json.loads(head[: head.index(b"\n")]).get("cat", ["error"])
+            except (OSError, ValueError):
+                categories = ["error"]
+            _unlink(path)
+        finally:
+            os.close(fd)
+        self._drop("cache_overflow", categories)
+        return True
+
+    def _drop(self, reason: str, categories: list[str]) -> None:
+        if self._on_drop is not None:
+            self._on_drop(reason, categories)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,439 @@
+"""Getting envelopes to the server without ever making the app wait.
+
+``capture_envelope`` only appends to a bounded in-memory queue; one background thread
+serializes, compresses and POSTs. What cannot be delivered now (connection refused, timeout,
+5xx, or still queued when the process exits) goes to the durable spool and is retried: by this
+process once the server answers again, or by the next process with the same DSN. Answers 4xx
+are final (dropped and reported); 429 and ``X-Sentry-Rate-Limits`` pause the limited categories.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+import zlib
+from collections import deque
+
+from bugnet._client_reports import DiscardCounter
+from bugnet._envelope import Envelope, Item, dumps
+from bugnet._guard import report_internal_error, sdk_work
+from bugnet._rate_limits import RateLimiter
+from bugnet._spool import Claim, Spool
+from bugnet._timestamps import format_timestamp
+from bugnet._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+    from http.client import HTTPConnection
+
+    from bugnet._options import Options
+
+logger = logging.getLogger("bugnet.transport")
+USER_AGENT = f"bugnet.python/{__version__}"
+MAX_BACKOFF = 60.0
+SPOOL_RESCAN = 10.0  # seconds between looks for envelopes other processes left in the spool
+
+
+class Transport:
+    """The interface a transport implements (custom ones can be passed as ``transport=``)."""
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until everything queued is handled; True if it was."""
+        return True
+
+    def close(self, timeout: float) -> None:
+        """Flush within ``timeout`` and stop; what is left must not be lost if avoidable."""
+
+
+class SendResult:
+    __slots__ = ("headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        self.status = status  # 0: no answer (network error or timeout)
+        self.headers = headers
+
+
+_live_transports: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for transport in list(_live_transports):
+        transport._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+class HttpTransport(Transport):
+    def __init__(self, options: Options, discards: DiscardCounter) -> None:
+        assert options.dsn is not None
+        self._options = options
+        self._dsn = options.dsn
+        self._discards = discards
+        self._maxsize = max(options.transport_queue_size, 1)
+        self._auth = self._dsn.auth_header(USER_AGENT)
+        self._rate_limits = RateLimiter()
+        self._spool: Optional[Spool] = None
+        if options.spool_dir:
+            self._spool = Spool(
+                os.path.join(options.spool_dir, self._dsn.spool_key),
+                options.spool_max_bytes,
+                options.spool_max_age,
+                on_drop=self._spool_dropped,
+            )
+        self._init_state()
+        _live_transports.add(self)
+        if self._spool is not None and self._spool.has_pending():
+            self._spool_pending = True
+            self._ensure_worker()
+
+    def _init_state(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[Envelope] = deque()
+        self._inflight: Optional[Envelope] = None
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+        self._conn: Optional[HTTPConnection] = None
+        self._down_until = 0.0  # monotonic; while in the future, new envelopes go to the spool
+        self._backoff = 0.0
+        self._spool_pending = False
+        self._last_spool_scan = time.monotonic()
+
+    def _after_fork(self) -> None:
+        # The parent still owns what it had queued; the child starts empty with a fresh lock.
+        self._init_state()
+        self._discards.reset_after_fork()
+
+    # -- the app's side -------------------------------------------------------------------
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        with self._cond:
+            if self._closed:
+                full = True
+            elif len(self._queue) < self._maxsize:
+                self._queue.append(envelope)
+                self._cond.notify()
+                full = False
+            else:
+                full = True
+        if full:
+            # The worker is behind (or gone): keep the envelope on disk rather than drop it.
+            self._spool_or_drop(envelope, "queue_overflow")
+        else:
+            self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            thread = threading.Thread(target=self._run, name="bugnet-transport", daemon=True)
+            thread._bugnet_internal = True  # type: ignore[attr-defined]
+            self._thread = thread
+        thread.start()
+
+    def flush(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._queue or self._inflight is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float) -> None:
+        report = self._discards.take_report(force=True)
+        if report is not None:
+            self.capture_envelope(Envelope({}, [Item.from_json("client_report", report)]))
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            leftovers = list(self._queue)
+            self._queue.clear()
+            if self._inflight is not None:
+                # Its send has not finished in time; keep a copy (a duplicate is dropped by id).
+                leftovers.insert(0, self._inflight)
+            self._cond.notify_all()
+        for envelope in leftovers:
+            self._spool_or_drop(envelope, "network_error")
+        self._close_connection()
+
+    # -- the worker's side ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        with sdk_work():
+            while True:
+                try:
+                    if not self._step():
+                        return
+                except Exception as exc:  # never let the worker die
+                    report_internal_error(exc)
+                    time.sleep(0.1)
+
+    def _step(self) -> bool:
+        """Handle one envelope or spool delivery round; False when the transport is closed."""
+        with self._cond:
+            while not self._queue and not self._closed and not self._spool_due():
+                self._cond.wait(self._wait_time())
+            if self._closed and not self._queue:
+                return False
+            envelope = self._queue.popleft() if self._queue else None
+            self._inflight = envelope
+        try:
+            if envelope is not None:
+                self._deliver(envelope)
+            else:
+                self._drain_spool()
+        finally:
+            with self._cond:
+                self._inflight = None
+                self._cond.notify_all()
+        return True
+
+    def _wait_time(self) -> Optional[float]:
+        if self._spool is None:
+            return None
+        if self._spool_pending and self._down_until:
+            return max(self._down_until - time.monotonic(), 0.05)
+        return SPOOL_RESCAN
+
+    def _spool_due(self) -> bool:
+        if self._spool is None:
+            return False
+        now = time.monotonic()
+        if not self._spool_pending and now - self._last_spool_scan >= SPOOL_RESCAN:
+            self._last_spool_scan = now
+            self._spool_pending = self._spool.has_pending()
+        return self._spool_pending and now >= self._down_until
+
+    def _deliver(self, envelope: Envelope) -> None:
+        envelope = self._without_limited_items(envelope)
+        if envelope is None:
+            return
+        report = self._discards.take_report()
+        if report is not None:
+            envelope.items.append(Item.from_json("client_report", report))
+        if time.monotonic() < self._down_until:
+            self._spool_or_drop(envelope, "network_error")
+            return
+        body = envelope.serialize_items()
+        result = self._post(envelope.headers, body)
+        if result.status == 0 or result.status >= 500:
+            self._mark_down()
+            self._spool_bytes(envelope, body, "network_error" if result.status == 0 else "send_error")
+            return
+        self._mark_up()
+        self._settle(result, [item.category for item in envelope.items])
+        if self._spool is not None and not self._spool_pending:
+            self._spool_due()  # a cheap look for spool files now that the server answers
+
+    def _settle(self, result: SendResult, categories: list[str]) -> None:
+        """Account for a delivered (or refused) envelope."""
+        self._rate_limits.update(result.status, result.headers)
+        if 200 <= result.status < 300 or result.status == 429:
+            return  # for a 429 the server already counted the drop
+        logger.warning(
+            "the server refused an envelope with HTTP %s: %s",
+            result.status,
+            result.headers.get("x-sentry-error", ""),
+        )
+        for category in categories:
+            if category != "internal":
+                self._discards.record("send_error", category)
+
+    def _drain_spool(self) -> None:
+        assert self._spool is not None
+        delivered_any = False
+        for claim in self._spool.claims():
+            if self._closed:
+                claim.release()
+                return
+            if any(self._rate_limits.is_limited(c) for c in claim.categories):
+                claim.release()
+                continue
+            if not self._deliver_claim(claim):
+                return  # the server is down again; keep the rest for later
+            delivered_any = True
+            with self._cond:
+                if self._queue:
+                    return  # new events first; the spool round resumes afterwards
+        self._spool_pending = False
+        if delivered_any:
+            logger.info("delivered the spooled envelopes")
+
+    def _deliver_claim(self, claim: Claim) -> bool:
+        try:
+            newline = claim.payload.index(b"\n")
+            headers = _loads_object(claim.payload[:newline])
+            body = claim.payload[newline + 1 :]
+        except ValueError:
+            claim.done()
+            self._discards.record("internal_sdk_error", "error")
+            return True
+        result = self._post(headers, body)
+        if result.status == 0 or result.status >= 500:
+            claim.release()
+            self._mark_down()
+            return False
+        if result.status == 429:
+            claim.release()  # the envelope is kept until the limit expires
+            self._rate_limits.update(result.status, result.headers)
+            return True
+        claim.done()
+        self._mark_up()
+        self._settle(result, claim.categories)
+        return True
+
+    def _without_limited_items(self, envelope: Envelope) -> Optional[Envelope]:
+        kept = []
+        for item in envelope.items:
+            if self._rate_limits.is_limited(item.category):
+                self._discards.record("ratelimit_backoff", item.category)
+            else:
+                kept.append(item)
+        if not kept:
+            return None
+        envelope.items = kept
+        return envelope
+
+    def _mark_down(self) -> None:
+        self._backoff = min(max(self._backoff * 2, 1.0), MAX_BACKOFF)
+        self._down_until = time.monotonic() + self._backoff
+        self._close_connection()
+
+    def _mark_up(self) -> None:
+        self._backoff = 0.0
+        self._down_until = 0.0
+
+    # -- spool ----------------------------------------------------------------------------
+
+    def _spool_or_drop(self, envelope: Envelope, reason: str) -> None:
+        try:
+            body = envelope.serialize_items()
+        except Exception as exc:
+            report_internal_error(exc)
+            return
+        self._spool_bytes(envelope, body, reason)
+
+    def _spool_bytes(self, envelope: Envelope, body: bytes, reason: str) -> None:
+        categories = [item.category for item in envelope.items]
+        if self._spool is not None:
+            # sent_at is written at send time, never into the spool.
+            headers = {k: v for k, v in envelope.headers.items() if k != "sent_at"}
+            if self._spool.put(dumps(headers) + b"\n" + body, categories):
+                self._spool_pending = True
+                return
+            return  # the spool reported the drop (disk full, read-only...)
+        for category in categories:
+            if category != "internal":
+                self._discards.record(reason, category)
+
+    def _spool_dropped(self, reason: str, categories: list[str]) -> None:
+        for category in categories:
+            if category != "internal":
+                self._discards.record(reason, category)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _post(self, headers: dict[str, Any], body: bytes) -> SendResult:
+        headers = {**headers, "sent_at": format_timestamp()}
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
+        data = compressor.compress(dumps(headers) + b"\n" + body) + compressor.flush()
+        request_headers = {
+            "Content-Type": "application/x-sentry-envelope",
+            "Content-Encoding": "gzip",
+            "X-Sentry-Auth": self._auth,
+            "User-Agent": USER_AGENT,
+            "Content-Length": str(len(data)),
+        }
+        for attempt in (1, 2):
+            try:
+                conn = self._connection()
+                conn.request("POST", self._request_path(), body=data, headers=request_headers)
+                response = conn.getresponse()
+                response.read()
+                answer = {k.lower(): v for k, v in response.getheaders()}
+                if response.will_close:
+                    self._close_connection()
+                return SendResult(response.status, answer)
+            except Exception as exc:
+                self._close_connection()
+                # A kept-alive connection the server closed meanwhile: retry once, fresh.
+                if attempt == 1 and _is_stale_connection(exc):
+                    continue
+                logger.debug("could not reach %s: %s", self._dsn.netloc, exc)
+                return SendResult(0, {})
+        return SendResult(0, {})  # pragma: no cover
+
+    def _request_path(self) -> str:
+        return self._dsn.envelope_url if self._proxy_for_http else self._dsn.envelope_path
+
+    _proxy_for_http = False
+
+    def _connection(self) -> HTTPConnection:
+        if self._conn is not None:
+            return self._conn
+        import http.client
+
+        from bugnet._proxies import proxy_for
+
+        timeout = self._options.http_timeout
+        proxy = proxy_for(self._dsn, self._options)
+        conn: HTTPConnection
+        if self._dsn.scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context(cafile=self._options.ca_certs)
+            if proxy:
+                conn = http.client.HTTPSConnection(
+                    proxy.hostname, proxy.port, timeout=timeout, context=context
+                )
+                conn.set_tunnel(self._dsn.host, self._dsn.port, headers=proxy.headers)
+            else:
+                conn = http.client.HTTPSConnection(
+                    self._dsn.host, self._dsn.port, timeout=timeout, context=context
+                )
+        elif proxy:
+            conn = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=timeout)
+            self._proxy_for_http = True
+        else:
+            conn = http.client.HTTPConnection(self._dsn.host, self._dsn.port, timeout=timeout)
+        conn._bugnet_internal = True  # type: ignore[attr-defined]  # no breadcrumbs for our own requests
+        self._conn = conn
+        return conn
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+def _is_stale_connection(exc: BaseException) -> bool:
+    import http.client
+
+    return isinstance(
+        exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+    ) and not isinstance(exc, ConnectionRefusedError)
+
+
+def _loads_object(line: bytes) -> dict[str, Any]:
+    import json
+
+    value = json.loads(line)
+    if not isinstance(value, dict):
+        raise ValueError("envelope header is not an object")
+    return value

@@ -1,0 +1,82 @@
+"""Stdlib: a breadcrumb for every request made with ``http.client`` (and so ``urllib``,
+``requests`` and ``urllib3``, which sit on it): method, URL, status."""
+
+from __future__ import annotations
+
+import time
+
+from bugnet import _api, _import_hooks, _patching
+from bugnet._api import add_breadcrumb_to_scope
+from bugnet._guard import capture_internal_exceptions
+from bugnet.integrations import Integration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class StdlibIntegration(Integration):
+    identifier = "stdlib"
+
+    @classmethod
+    def setup_once(cls) -> None:
+        # Patched when the app first imports http.client, so init() does not import it.
+        _import_hooks.when_imported("http.client", _patch_http_client)
+
+
+def _patch_http_client(module: Any) -> None:
+    HTTPConnection = module.HTTPConnection  # noqa: N806
+    original_putrequest = HTTPConnection.putrequest
+    original_getresponse = HTTPConnection.getresponse
+
+    def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if not getattr(self, "_bugnet_internal", False):
+            with capture_internal_exceptions():
+                self._bugnet_request = (method, _full_url(self, url))  # type: ignore[attr-defined]
+        return original_putrequest(self, method, url, *args, **kwargs)
+
+    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        request = getattr(self, "_bugnet_request", None)
+        status = reason = None
+        try:
+            response = original_getresponse(self, *args, **kwargs)
+            status, reason = response.status, response.reason
+            return response
+        finally:
+            if request is not None:
+                self._bugnet_request = None  # type: ignore[attr-defined]
+                _record(request[0], request[1], status, reason)
+
+    _patching.patch(HTTPConnection, "putrequest", putrequest)
+    _patching.patch(HTTPConnection, "getresponse", getresponse)
+
+
+def _full_url(conn: Any, url: str) -> str:
+    if "://" in url:
+        return url
+    scheme = "https" if type(conn).__name__ == "HTTPSConnection" else "http"
+    default = 443 if scheme == "https" else 80
+    host = conn.host if conn.port in (None, default) else f"{conn.host}:{conn.port}"
+    return f"{scheme}://{host}{url}"
+
+
+def _record(method: str, url: str, status: Any, reason: Any) -> None:
+    client = _api.get_client()
+    if client.transport is None or StdlibIntegration.identifier not in client.integrations:
+        return
+    with capture_internal_exceptions():
+        query = ""
+        if "?" in url:
+            url, _, query = url.partition("?")
+        data: dict[str, Any] = {"url": url, "http.method": method, "method": method}
+        if query:
+            data["http.query"] = client.options.event_scrubber.scrub_query_string(query)
+        if status is not None:
+            data["status_code"] = status
+            data["reason"] = reason
+        level = "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
+        add_breadcrumb_to_scope(
+            client,
+            {"type": "http", "category": "httplib", "level": level, "data": data, "timestamp": time.time()},  # type: ignore[typeddict-item]
+            {},
+        )
