@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from contextlib import contextmanager
-
 from bugnet import _scope
 from bugnet._client import Client
 from bugnet._guard import capture_internal_exceptions
 from bugnet._options import Options, build_options
-from bugnet._scope import Scope
-from bugnet.types import Breadcrumb, Event, Hint
+from bugnet._scope import Scope, isolation_scope, new_scope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
-    from collections.abc import Generator, Iterator
+
+    from bugnet.types import Breadcrumb, Event, Hint
 
 _client: Client = Client(Options())
 _SCOPE_KWARGS = ("tags", "extras", "contexts", "user", "level", "fingerprint")
@@ -45,6 +42,8 @@ def init(dsn: Optional[str] = None, **options: Any) -> Client:
 
 
 def _enable_debug_logging() -> None:
+    import logging
+
     sdk_logger = logging.getLogger("bugnet")
     if not any(getattr(h, "_bugnet_debug", False) for h in sdk_logger.handlers):
         handler = logging.StreamHandler()
@@ -63,17 +62,25 @@ def is_initialized() -> bool:
     return _client.is_active()
 
 
-@contextmanager
-def _scope_for_capture(scope: Optional[Scope], kwargs: dict[str, Any]) -> Iterator[None]:
-    unknown = set(kwargs) - set(_SCOPE_KWARGS)
-    if unknown:
-        raise TypeError(f"unknown keyword argument(s): {', '.join(sorted(unknown))}")
-    if scope is None and not kwargs:
-        yield
-        return
-    token = _scope._current_var.set((scope or _scope.get_current_scope()).fork())
-    try:
-        target = _scope.get_current_scope()
+class _scope_for_capture:
+    """The current scope for one capture: ``scope`` (if given) plus the capture's keywords."""
+
+    __slots__ = ("_kwargs", "_scope", "_token")
+
+    def __init__(self, scope: Optional[Scope], kwargs: dict[str, Any]) -> None:
+        unknown = set(kwargs) - set(_SCOPE_KWARGS)
+        if unknown:
+            raise TypeError(f"unknown keyword argument(s): {', '.join(sorted(unknown))}")
+        self._scope = scope
+        self._kwargs = kwargs
+        self._token: Any = None
+
+    def __enter__(self) -> None:
+        scope, kwargs = self._scope, self._kwargs
+        if scope is None and not kwargs:
+            return
+        target = (scope or _scope.get_current_scope()).fork()
+        self._token = _scope._current_var.set(target)
         if kwargs.get("tags"):
             target.set_tags(kwargs["tags"])
         for key, value in (kwargs.get("extras") or {}).items():
@@ -86,9 +93,10 @@ def _scope_for_capture(scope: Optional[Scope], kwargs: dict[str, Any]) -> Iterat
             target.set_level(kwargs["level"])
         if kwargs.get("fingerprint"):
             target.set_fingerprint(kwargs["fingerprint"])
-        yield
-    finally:
-        _scope._current_var.reset(token)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _scope._current_var.reset(self._token)
 
 
 def capture_exception(
@@ -151,7 +159,7 @@ def add_breadcrumb_to_scope(client: Client, crumb: Breadcrumb, hint: Hint) -> No
     options = client.options
     if options.max_breadcrumbs == 0:
         return
-    crumb.setdefault("timestamp", time.time())  # type: ignore[typeddict-item]
+    crumb.setdefault("timestamp", time.time())
     crumb.setdefault("type", "default")
     crumb.setdefault("level", "info")
     if "data" in crumb:
@@ -199,13 +207,22 @@ def flush(timeout: Optional[float] = None, callback: Any = None) -> bool:
     return _client.flush(timeout)
 
 
-@contextmanager
-def new_scope() -> Generator[Scope, None, None]:
-    with _scope.new_scope() as scope:
-        yield scope
-
-
-@contextmanager
-def isolation_scope() -> Generator[Scope, None, None]:
-    with _scope.isolation_scope() as scope:
-        yield scope
+__all__ = [
+    "add_breadcrumb",
+    "capture_event",
+    "capture_exception",
+    "capture_message",
+    "flush",
+    "get_client",
+    "init",
+    "is_initialized",
+    "isolation_scope",
+    "last_event_id",
+    "new_scope",
+    "set_context",
+    "set_extra",
+    "set_level",
+    "set_tag",
+    "set_tags",
+    "set_user",
+]

@@ -7,32 +7,33 @@ returns None drops the event and the drop is counted under that step's reason. C
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from bugnet import _scope
 from bugnet._client_reports import DiscardCounter
 from bugnet._envelope import Envelope, Item, dumps
-from bugnet._ids import new_event_id, random_fraction
 from bugnet._guard import capture_internal_exceptions, report_internal_error, sdk_work
+from bugnet._ids import new_event_id, random_fraction
 from bugnet._scrub import FILTERED
 from bugnet._serialize import to_jsonable
 from bugnet._stacktrace import FrameOptions, current_stacktrace, exceptions_from_error
 from bugnet._timestamps import format_timestamp
 from bugnet._transport import HttpTransport, Transport
 from bugnet._version import __version__
-from bugnet.types import Event, ExcInfo, Hint, Mechanism
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional
     from collections.abc import Iterator
+    from typing import Any, Callable, Optional
+
     from bugnet._options import Options
     from bugnet.integrations import Integration
+    from bugnet.types import Event, ExcInfo, Hint, Mechanism
 
-logger = logging.getLogger("bugnet")
-Step = Callable[[Event, Hint], Optional[Event]]
+if TYPE_CHECKING:
+    Step = Callable[[Event, Hint], Optional[Event]]
+
 MAX_EVENT_BYTES = 1_000_000  # Relay's limit is 1 MiB; keep a margin for the envelope
 _PII_HEADERS = frozenset({"cookie", "set-cookie", "x-forwarded-for", "x-real-ip", "forwarded"})
 
@@ -166,14 +167,16 @@ class Client:
     def _expand(self, event: Event, hint: Hint) -> Optional[Event]:
         exc_info = hint.get("exc_info")
         if exc_info and exc_info[1] is not None and "exception" not in event:
-            mechanism = hint.get("mechanism") or {"type": "generic", "handled": True}
+            mechanism: Mechanism = hint.get("mechanism") or {"type": "generic", "handled": True}
             event["exception"] = {
                 "values": exceptions_from_error(exc_info[1], self.frame_options, mechanism)
             }
         stacktrace = hint.get("stacktrace")
         if stacktrace and "exception" not in event and "threads" not in event:
             event["threads"] = {
-                "values": [{"id": _thread_id(), "current": True, "stacktrace": {"frames": stacktrace}}]
+                "values": [
+                    {"id": _thread_id(), "current": True, "stacktrace": {"frames": stacktrace}}
+                ]
             }
         return event
 
@@ -189,7 +192,7 @@ class Client:
         for key in ("release", "environment", "dist", "server_name"):
             value = getattr(options, key)
             if value is not None and key not in event:
-                event[key] = value  # type: ignore[literal-required]
+                event[key] = value
         contexts = event.setdefault("contexts", {})
         for name, value in self.static_contexts().items():
             contexts.setdefault(name, value)
@@ -328,7 +331,7 @@ def exc_info_from(error: Any) -> ExcInfo:
     if isinstance(error, BaseException):
         return type(error), error, error.__traceback__
     if isinstance(error, tuple) and len(error) == 3:
-        return error  # type: ignore[return-value]
+        return error
     raise TypeError(f"capture_exception() takes an exception or an exc_info tuple, not {error!r}")
 
 
@@ -390,5 +393,6 @@ def _shed_everything(event: Event) -> None:
         return value
 
     shrunk = shrink(dict(event))
-    event.clear()
+    for key in list(event):
+        del event[key]  # type: ignore[misc]
     event.update(shrunk)

@@ -7,8 +7,6 @@ newline) and is what the tests use to read both our envelopes and the sentry-sdk
 
 from __future__ import annotations
 
-import math
-
 from bugnet._serialize import safe_repr, to_jsonable
 
 TYPE_CHECKING = False
@@ -59,6 +57,8 @@ def dumps(value: Any) -> bytes:
 
 
 def _finite(value: Any) -> Any:
+    import math
+
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -12,10 +12,14 @@ from types import ModuleType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional, Sequence
     import importlib.machinery
+    from collections.abc import Sequence
+    from typing import Any, Callable, Optional
 
-Callback = Callable[[ModuleType], None]
+if TYPE_CHECKING:
+    Callback = Callable[[ModuleType], None]
+
+
 _callbacks: dict[str, list[Callback]] = {}
 _lock = threading.RLock()
 
@@ -23,7 +27,10 @@ _lock = threading.RLock()
 def when_imported(name: str, callback: Callback) -> None:
     """Call ``callback(module)`` once ``name`` is imported; at once if it already is."""
     module = sys.modules.get(name)
-    if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False) is False:
+    if (
+        module is not None
+        and getattr(getattr(module, "__spec__", None), "_initializing", False) is False
+    ):
         callback(module)
         return
     with _lock:

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 
 from bugnet._dsn import Dsn
 from bugnet._scrub import EventScrubber
-from bugnet.types import BeforeBreadcrumb, BeforeSend, ErrorSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, NamedTuple, Optional, Union
+    from typing import Any, Callable, Optional, Union
+
     from bugnet._transport import Transport
     from bugnet.integrations import Integration
+    from bugnet.types import BeforeBreadcrumb, BeforeSend, ErrorSpec
 
 _DEFAULT = object()
 MiB = 1024 * 1024
@@ -42,8 +43,8 @@ IGNORED_SENTRY_OPTIONS = frozenset(
 _BODY_SIZES = ("never", "small", "medium", "always")
 
 
-class Options(NamedTuple):
-    """Validated ``init()`` options (immutable)."""
+class Options:
+    """Validated ``init()`` options: read-only; the class attributes are the defaults."""
 
     dsn: Optional[Dsn] = None
     release: Optional[str] = None
@@ -82,11 +83,24 @@ class Options(NamedTuple):
     spool_max_bytes: int = 64 * MiB
     spool_max_age: float = 7 * 24 * 3600.0
 
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - _FIELDS
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("options are read-only; use replace() for a changed copy")
+
     def replace(self, **changes: Any) -> Options:
-        return self._replace(**changes)
+        return Options(**{**self.__dict__, **changes})
+
+    def __repr__(self) -> str:
+        return f"Options({self.__dict__!r})"
 
 
-_FIELDS = frozenset(Options._fields)
+_FIELDS = frozenset(Options.__annotations__)
 
 
 def from_environment() -> dict[str, Any]:

@@ -8,15 +8,19 @@ from urllib.parse import unquote, urlsplit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple, Optional
+    from typing import Optional
+
     from bugnet._dsn import Dsn
     from bugnet._options import Options
 
 
-class Proxy(NamedTuple):
-    hostname: str
-    port: int
-    headers: dict[str, str]
+class Proxy:
+    __slots__ = ("headers", "hostname", "port")
+
+    def __init__(self, hostname: str, port: int, headers: dict[str, str]) -> None:
+        self.hostname = hostname
+        self.port = port
+        self.headers = headers
 
 
 def proxy_for(dsn: Dsn, options: Options) -> Optional[Proxy]:

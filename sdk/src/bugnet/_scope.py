@@ -12,22 +12,23 @@ from __future__ import annotations
 import contextvars
 import time
 from collections import deque
-from contextlib import contextmanager
 
 from bugnet._ids import new_event_id, new_span_id
 from bugnet._timestamps import format_timestamp
-from bugnet.types import Breadcrumb, Event, EventProcessor, Hint, User
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional, Union
-    from collections.abc import Iterator
 
-# A breadcrumb is stored either ready-made or as (converter, payload), turned into a dict only
-# when an event is sent: the logging integration stores LogRecords this way, which keeps
-# ``logger.info`` cheap.
-LazyBreadcrumb = tuple[Callable[[Any], Optional[Breadcrumb]], Any]
-StoredBreadcrumb = Union[Breadcrumb, LazyBreadcrumb]
+    from bugnet.types import Breadcrumb, Event, EventProcessor, Hint, User
+
+if TYPE_CHECKING:
+    # A breadcrumb is stored either ready-made or as (converter, payload), turned into a dict
+    # only when an event is sent: the logging integration stores LogRecords this way, which
+    # keeps ``logger.info`` cheap.
+    LazyBreadcrumb = tuple[Callable[[Any], Optional[Breadcrumb]], Any]
+    StoredBreadcrumb = Union[Breadcrumb, LazyBreadcrumb]
+
 
 DEFAULT_MAX_BREADCRUMBS = 100
 
@@ -196,29 +197,38 @@ def get_current_scope() -> Scope:
     return _current_var.get() or _base_current_scope
 
 
-@contextmanager
-def new_scope() -> Iterator[Scope]:
+class new_scope:
     """Fork the current scope for the block; changes inside do not leak out."""
-    scope = get_current_scope().fork()
-    token = _current_var.set(scope)
-    try:
-        yield scope
-    finally:
-        _current_var.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Scope:
+        scope = get_current_scope().fork()
+        self._token = _current_var.set(scope)
+        return scope
+
+    def __exit__(self, *exc: object) -> None:
+        _current_var.reset(self._token)
 
 
-@contextmanager
-def isolation_scope() -> Iterator[Scope]:
-    """Fork both the isolation and the current scope: a fresh unit of work (a request, a task)."""
-    isolation = get_isolation_scope().fork()
-    isolation._trace_id = None
-    iso_token = _isolation_var.set(isolation)
-    cur_token = _current_var.set(get_current_scope().fork())
-    try:
-        yield isolation
-    finally:
-        _current_var.reset(cur_token)
-        _isolation_var.reset(iso_token)
+class isolation_scope:
+    """Fork both the isolation and the current scope: a fresh unit of work (a request, a task).
+
+    The new isolation scope starts a new trace.
+    """
+
+    __slots__ = ("_cur_token", "_iso_token")
+
+    def __enter__(self) -> Scope:
+        isolation = get_isolation_scope().fork()
+        isolation._trace_id = None
+        self._iso_token = _isolation_var.set(isolation)
+        self._cur_token = _current_var.set(get_current_scope().fork())
+        return isolation
+
+    def __exit__(self, *exc: object) -> None:
+        _current_var.reset(self._cur_token)
+        _isolation_var.reset(self._iso_token)
 
 
 def fork_scopes() -> tuple[Scope, Scope]:
@@ -309,7 +319,7 @@ def _merged_breadcrumbs(scopes: tuple[Scope, ...]) -> list[Breadcrumb]:
             sources += 1
     crumbs: list[Breadcrumb] = []
     for item in stored:
-        crumb = item[0](item[1]) if isinstance(item, tuple) else dict(item)  # type: ignore[arg-type]
+        crumb = item[0](item[1]) if isinstance(item, tuple) else dict(item)
         if crumb is not None:
             crumbs.append(crumb)  # type: ignore[arg-type]
     if sources > 1:

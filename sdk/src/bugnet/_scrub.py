@@ -8,14 +8,12 @@ A key is sensitive when one of its words (split on ``_ - . :`` and camelCase) is
 
 from __future__ import annotations
 
-import re
-
-from bugnet.types import Event
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
     from collections.abc import Iterable
+    from typing import Any
+
+    from bugnet.types import Event
 
 FILTERED = "[Filtered]"
 
@@ -35,9 +33,22 @@ DEFAULT_PAIRS = frozenset(
     }
 )  # fmt: skip
 
-_WORDS_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_URL_PASSWORD_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)")
-_QUERY_PAIR_RE = re.compile(r"([^&=;]+)=([^&;]*)")
+_PATTERNS: dict[str, Any] = {}
+
+
+def _pattern(name: str) -> Any:
+    """The compiled regular expressions, made on first use (``re`` is a slow import)."""
+    if not _PATTERNS:
+        import re
+
+        _PATTERNS["words"] = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+        _PATTERNS["url_password"] = re.compile(
+            r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)"
+        )
+        _PATTERNS["query_pair"] = re.compile(r"([^&=;]+)=([^&;]*)")
+    return _PATTERNS[name]
+
+
 # Contexts that hold no app data and need no scrubbing.
 _PLAIN_CONTEXTS = frozenset({"trace", "runtime", "os", "device", "app", "response"})
 
@@ -59,7 +70,7 @@ class EventScrubber:
         if cached is not None:
             return cached
         lowered = key.lower()
-        words = [w.lower() for w in _WORDS_RE.findall(key)]
+        words = [w.lower() for w in _pattern("words").findall(key)]
         result = (
             lowered in self.extra_keys
             or lowered.replace("-", "_") in self.extra_keys
@@ -92,8 +103,10 @@ class EventScrubber:
 
     def scrub_query_string(self, query: Any) -> Any:
         if isinstance(query, str):
-            return _QUERY_PAIR_RE.sub(
-                lambda m: f"{m.group(1)}={FILTERED}" if self.is_sensitive(m.group(1)) else m.group(0),
+            return _pattern("query_pair").sub(
+                lambda m: (
+                    f"{m.group(1)}={FILTERED}" if self.is_sensitive(m.group(1)) else m.group(0)
+                ),
                 query,
             )
         return self.scrub_data(query)
@@ -136,4 +149,5 @@ def mask_url_passwords(text: str) -> str:
     """``postgresql://app:hunter2@db/x`` → ``postgresql://app:[Filtered]@db/x``."""
     if "://" not in text:
         return text
-    return _URL_PASSWORD_RE.sub(lambda m: m.group(1) + FILTERED + m.group(3), text)
+    masked: str = _pattern("url_password").sub(lambda m: m.group(1) + FILTERED + m.group(3), text)
+    return masked

@@ -43,7 +43,9 @@ def safe_repr(value: Any, limit: int = DEFAULT_MAX_LENGTH) -> str:
         return f"<{type(value).__name__} object; repr failed: {type(exc).__name__}>"
 
 
-def snapshot_locals(variables: Mapping[str, Any], limit: int = DEFAULT_MAX_LENGTH) -> dict[str, Any]:
+def snapshot_locals(
+    variables: Mapping[str, Any], limit: int = DEFAULT_MAX_LENGTH
+) -> dict[str, Any]:
     """A frame's local variables as JSON-ready data: scalars as reprs, containers as structure."""
     out: dict[str, Any] = {}
     for index, (name, value) in enumerate(variables.items()):
@@ -123,4 +125,3 @@ def _first(items: Any, count: int) -> list[Any]:
             break
         out.append(item)
     return out
-

@@ -11,7 +11,6 @@ Bounded in bytes and age: the oldest files go first, and each one dropped is rep
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -19,20 +18,31 @@ import zlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
     from collections.abc import Iterator
+    from typing import Callable, Optional
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    # (reason, categories of the dropped envelope)
+    DropCallback = Callable[[str, list[str]], None]
+
+
+def _flock_exclusive(fd: int) -> bool:
+    """Take an exclusive, non-blocking lock on ``fd``; False if another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process locks; best effort
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
 
 SUFFIX = ".bnq"
 TMP_SUFFIX = ".tmp"
 STALE_TMP_AGE = 3600.0
 HEADER_LIMIT = 4096
-
-DropCallback = Callable[[str, list[str]], None]  # (reason, categories of the dropped envelope)
 
 
 class SpoolCorrupt(ValueError):
@@ -40,11 +50,15 @@ class SpoolCorrupt(ValueError):
 
 
 def encode_file(payload: bytes, categories: list[str]) -> bytes:
+    import json
+
     header = {"v": 1, "len": len(payload), "crc": zlib.crc32(payload), "cat": categories}
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
 
 
 def decode_file(data: bytes) -> tuple[bytes, list[str]]:
+    import json
+
     newline = data.find(b"\n", 0, HEADER_LIMIT)
     if newline < 0:
         raise SpoolCorrupt("no header line")
@@ -185,20 +199,17 @@ class Spool:
         except OSError:
             return None  # delivered and removed by another process meanwhile
         try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
-                    return None  # another sender has it
-                # It may have been delivered and unlinked between our open and our lock.
-                try:
-                    if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                        os.close(fd)
-                        return None
-                except OSError:
+            if not _flock_exclusive(fd):
+                os.close(fd)
+                return None  # another sender has it
+            # It may have been delivered and unlinked between our open and our lock.
+            try:
+                if os.stat(path).st_ino != os.fstat(fd).st_ino:
                     os.close(fd)
                     return None
+            except OSError:
+                os.close(fd)
+                return None
             stat = os.fstat(fd)
             chunks = []
             while True:
@@ -273,11 +284,10 @@ class Spool:
         except OSError:
             return False
         try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    return False
+            if not _flock_exclusive(fd):
+                return False
+            import json
+
             try:
                 head = os.read(fd, HEADER_LIMIT)
                 categories = json.loads(head[: head.index(b"\n")]).get("cat", ["error"])

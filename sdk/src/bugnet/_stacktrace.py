@@ -11,12 +11,13 @@ import os
 import sys
 
 from bugnet._serialize import cut, safe_repr, snapshot_locals
-from bugnet.types import ExceptionValue, Frame, Mechanism
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple, Optional
     from types import FrameType, TracebackType
+    from typing import Any, Optional
+
+    from bugnet.types import ExceptionValue, Frame, Mechanism
 
 CONTEXT_LINES = 5
 MAX_EXCEPTIONS = 25
@@ -24,12 +25,30 @@ MAX_FRAMES = 250  # what Relay keeps; beyond it we keep the outermost 50 and inn
 _CACHE_LIMIT = 8192
 
 
-class FrameOptions(NamedTuple):
-    include_locals: bool
-    include_source: bool
-    in_app_include: tuple[str, ...]
-    in_app_exclude: tuple[str, ...]
-    max_value_length: int
+class FrameOptions:
+    """What a frame snapshot includes (derived once from the client's options)."""
+
+    __slots__ = (
+        "in_app_exclude",
+        "in_app_include",
+        "include_locals",
+        "include_source",
+        "max_value_length",
+    )
+
+    def __init__(
+        self,
+        include_locals: bool = True,
+        include_source: bool = True,
+        in_app_include: tuple[str, ...] = (),
+        in_app_exclude: tuple[str, ...] = (),
+        max_value_length: int = 1024,
+    ) -> None:
+        self.include_locals = include_locals
+        self.include_source = include_source
+        self.in_app_include = in_app_include
+        self.in_app_exclude = in_app_exclude
+        self.max_value_length = max_value_length
 
 
 _static_cache: dict[Any, Frame] = {}
@@ -102,11 +121,13 @@ def _static_frame(frame: FrameType, lineno: int, options: FrameOptions) -> Frame
         if 0 < lineno <= len(lines):
             index = lineno - 1
             data["pre_context"] = [
-                cut(line.rstrip("\r\n"), 300) for line in lines[max(index - CONTEXT_LINES, 0) : index]
+                cut(line.rstrip("\r\n"), 300)
+                for line in lines[max(index - CONTEXT_LINES, 0) : index]
             ]
             data["context_line"] = cut(lines[index].rstrip("\r\n"), 300)
             data["post_context"] = [
-                cut(line.rstrip("\r\n"), 300) for line in lines[index + 1 : index + 1 + CONTEXT_LINES]
+                cut(line.rstrip("\r\n"), 300)
+                for line in lines[index + 1 : index + 1 + CONTEXT_LINES]
             ]
     data["in_app"] = is_in_app(module, abs_path, options)
     if len(_static_cache) >= _CACHE_LIMIT:
@@ -220,7 +241,7 @@ def exceptions_from_error(
             chain.append(current)
             current = _cause(current)[0]
         chain.reverse()
-        return [single_exception(e, options, dict(mechanism)) for e in chain]  # type: ignore[misc]
+        return [single_exception(e, options, mechanism.copy()) for e in chain]
     tree: list[ExceptionValue] = []
     _walk_tree(exc, options, mechanism, tree, parent_id=None, source=None, seen=set())
     tree.reverse()
@@ -253,7 +274,7 @@ def _walk_tree(
     exception_id = len(out)
     mechanism: Mechanism
     if parent_id is None:
-        mechanism = {**root_mechanism, "exception_id": exception_id}  # type: ignore[typeddict-item]
+        mechanism = {**root_mechanism, "exception_id": exception_id}
     else:
         mechanism = {
             "type": "chained",
@@ -270,7 +291,9 @@ def _walk_tree(
         _walk_tree(cause, options, root_mechanism, out, exception_id, cause_source, seen)
     if _is_group(exc):
         for index, child in enumerate(exc.exceptions):  # type: ignore[attr-defined]
-            _walk_tree(child, options, root_mechanism, out, exception_id, f"exceptions[{index}]", seen)
+            _walk_tree(
+                child, options, root_mechanism, out, exception_id, f"exceptions[{index}]", seen
+            )
 
 
 def current_stacktrace(options: FrameOptions) -> list[Frame]:

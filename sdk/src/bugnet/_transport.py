@@ -9,17 +9,15 @@ are final (dropped and reported); 429 and ``X-Sentry-Rate-Limits`` pause the lim
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
-import weakref
 import zlib
 from collections import deque
 
 from bugnet._client_reports import DiscardCounter
 from bugnet._envelope import Envelope, Item, dumps
-from bugnet._guard import report_internal_error, sdk_work
+from bugnet._guard import DEBUG, INFO, WARNING, log, report_internal_error, sdk_work
 from bugnet._rate_limits import RateLimiter
 from bugnet._spool import Claim, Spool
 from bugnet._timestamps import format_timestamp
@@ -27,12 +25,11 @@ from bugnet._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
     from http.client import HTTPConnection
+    from typing import Any, Optional
 
     from bugnet._options import Options
 
-logger = logging.getLogger("bugnet.transport")
 USER_AGENT = f"bugnet.python/{__version__}"
 MAX_BACKOFF = 60.0
 SPOOL_RESCAN = 10.0  # seconds between looks for envelopes other processes left in the spool
@@ -60,7 +57,7 @@ class SendResult:
         self.headers = headers
 
 
-_live_transports: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
+_live_transports: set[HttpTransport] = set()  # open ones; removed on close
 
 
 def _reinit_after_fork() -> None:
@@ -168,6 +165,7 @@ class HttpTransport(Transport):
         for envelope in leftovers:
             self._spool_or_drop(envelope, "network_error")
         self._close_connection()
+        _live_transports.discard(self)
 
     # -- the worker's side ----------------------------------------------------------------
 
@@ -217,8 +215,8 @@ class HttpTransport(Transport):
             self._spool_pending = self._spool.has_pending()
         return self._spool_pending and now >= self._down_until
 
-    def _deliver(self, envelope: Envelope) -> None:
-        envelope = self._without_limited_items(envelope)
+    def _deliver(self, queued: Envelope) -> None:
+        envelope = self._without_limited_items(queued)
         if envelope is None:
             return
         report = self._discards.take_report()
@@ -231,7 +229,9 @@ class HttpTransport(Transport):
         result = self._post(envelope.headers, body)
         if result.status == 0 or result.status >= 500:
             self._mark_down()
-            self._spool_bytes(envelope, body, "network_error" if result.status == 0 else "send_error")
+            self._spool_bytes(
+                envelope, body, "network_error" if result.status == 0 else "send_error"
+            )
             return
         self._mark_up()
         self._settle(result, [item.category for item in envelope.items])
@@ -243,7 +243,8 @@ class HttpTransport(Transport):
         self._rate_limits.update(result.status, result.headers)
         if 200 <= result.status < 300 or result.status == 429:
             return  # for a 429 the server already counted the drop
-        logger.warning(
+        log(
+            WARNING,
             "the server refused an envelope with HTTP %s: %s",
             result.status,
             result.headers.get("x-sentry-error", ""),
@@ -270,7 +271,7 @@ class HttpTransport(Transport):
                     return  # new events first; the spool round resumes afterwards
         self._spool_pending = False
         if delivered_any:
-            logger.info("delivered the spooled envelopes")
+            log(INFO, "delivered the spooled envelopes")
 
     def _deliver_claim(self, claim: Claim) -> bool:
         try:
@@ -372,7 +373,7 @@ class HttpTransport(Transport):
                 # A kept-alive connection the server closed meanwhile: retry once, fresh.
                 if attempt == 1 and _is_stale_connection(exc):
                     continue
-                logger.debug("could not reach %s: %s", self._dsn.netloc, exc)
+                log(DEBUG, "could not reach %s: %s", self._dsn.netloc, exc)
                 return SendResult(0, {})
         return SendResult(0, {})  # pragma: no cover
 

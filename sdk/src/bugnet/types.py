@@ -7,10 +7,10 @@ wire, so every TypedDict here is ``total=False``.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypedDict, Union
+from typing import Any, Callable, Optional, TypedDict, Union
 
-ExcInfo = Tuple[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]]
-Hint = Dict[str, Any]
+ExcInfo = tuple[Optional[type[BaseException]], Optional[BaseException], Optional[TracebackType]]
+Hint = dict[str, Any]
 Level = str  # "fatal" | "error" | "warning" | "info" | "debug"
 
 
@@ -20,15 +20,15 @@ class Frame(TypedDict, total=False):
     module: Optional[str]
     function: str
     lineno: int
-    pre_context: List[str]
+    pre_context: list[str]
     context_line: str
-    post_context: List[str]
+    post_context: list[str]
     in_app: bool
-    vars: Dict[str, Any]
+    vars: dict[str, Any]
 
 
 class Stacktrace(TypedDict, total=False):
-    frames: List[Frame]
+    frames: list[Frame]
 
 
 class Mechanism(TypedDict, total=False):
@@ -39,7 +39,7 @@ class Mechanism(TypedDict, total=False):
     parent_id: int
     is_exception_group: bool
     source: str
-    meta: Dict[str, Any]
+    meta: dict[str, Any]
 
 
 class ExceptionValue(TypedDict, total=False):
@@ -55,14 +55,14 @@ class Breadcrumb(TypedDict, total=False):
     category: str
     message: Optional[str]
     level: str
-    timestamp: str
-    data: Dict[str, Any]
+    timestamp: Union[str, float]  # epoch seconds until sent
+    data: dict[str, Any]
 
 
 class LogEntry(TypedDict, total=False):
     message: str
     formatted: str
-    params: List[Any]
+    params: list[Any]
 
 
 class User(TypedDict, total=False):
@@ -80,30 +80,30 @@ class Event(TypedDict, total=False):
     logger: str
     message: str
     logentry: LogEntry
-    exception: Dict[str, List[ExceptionValue]]
-    threads: Dict[str, List[Dict[str, Any]]]
-    breadcrumbs: Dict[str, List[Breadcrumb]]
-    tags: Dict[str, str]
-    extra: Dict[str, Any]
-    contexts: Dict[str, Dict[str, Any]]
+    exception: dict[str, list[ExceptionValue]]
+    threads: dict[str, list[dict[str, Any]]]
+    breadcrumbs: dict[str, list[Breadcrumb]]
+    tags: dict[str, str]
+    extra: dict[str, Any]
+    contexts: dict[str, dict[str, Any]]
     user: User
-    request: Dict[str, Any]
+    request: dict[str, Any]
     release: str
     dist: str
     environment: str
     server_name: str
     transaction: str
-    transaction_info: Dict[str, Any]
-    fingerprint: List[str]
-    modules: Dict[str, str]
-    sdk: Dict[str, Any]
-    _meta: Dict[str, Any]
+    transaction_info: dict[str, Any]
+    fingerprint: list[str]
+    modules: dict[str, str]
+    sdk: dict[str, Any]
+    _meta: dict[str, Any]
 
 
 EventProcessor = Callable[[Event, Hint], Optional[Event]]
 BeforeSend = Callable[[Event, Hint], Optional[Event]]
 BeforeBreadcrumb = Callable[[Breadcrumb, Hint], Optional[Breadcrumb]]
-ErrorSpec = Union[Type[BaseException], str]
+ErrorSpec = Union[type[BaseException], str]
 
 __all__ = [
     "BeforeBreadcrumb",

@@ -8,13 +8,14 @@ so a second ``init()`` takes effect without patching twice.
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 from bugnet import _import_hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import ClassVar
+
     from bugnet._client import Client
 
 
@@ -37,7 +38,7 @@ class Integration:
 
 # Default integrations: (module, class name), on unless default_integrations=False.
 DEFAULT_INTEGRATIONS = [
-    ("bugnet.integrations.logging", "LoggingIntegration"),
+    ("bugnet.integrations._logging_hook", "LoggingIntegration"),
     ("bugnet.integrations.excepthook", "ExcepthookIntegration"),
     ("bugnet.integrations.threading", "ThreadingIntegration"),
     ("bugnet.integrations.atexit", "AtexitIntegration"),
@@ -55,7 +56,8 @@ AUTO_INTEGRATIONS = [
 
 
 def _load(module: str, name: str) -> type[Integration]:
-    cls: type[Integration] = getattr(importlib.import_module(module), name)
+    __import__(module)
+    cls: type[Integration] = getattr(sys.modules[module], name)
     return cls
 
 
@@ -118,8 +120,8 @@ def reset_for_tests() -> None:
         cls._installed = False
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    out = []
+def _all_subclasses(cls: type[Integration]) -> list[type[Integration]]:
+    out: list[type[Integration]] = []
     for sub in cls.__subclasses__():
         out.append(sub)
         out.extend(_all_subclasses(sub))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 
 from bugnet.integrations import Integration
-from bugnet.types import Event, Hint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
+
+    from bugnet.types import Event, Hint
 
 
 class ArgvIntegration(Integration):

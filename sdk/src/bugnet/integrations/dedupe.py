@@ -3,13 +3,13 @@ signal, then its logged copy, then the excepthook)."""
 
 from __future__ import annotations
 
-
 from bugnet.integrations import Integration
-from bugnet.types import Event, Hint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
+
+    from bugnet.types import Event, Hint
 
 _MARK = "__bugnet_seen__"
 

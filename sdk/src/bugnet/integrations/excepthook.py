@@ -10,8 +10,8 @@ from bugnet.integrations import Integration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
     from types import TracebackType
+    from typing import Any, Optional
 
 
 class ExcepthookIntegration(Integration):

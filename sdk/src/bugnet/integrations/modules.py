@@ -4,13 +4,13 @@ Listed once, on the transport's thread, so the app never pays for scanning ``sit
 
 from __future__ import annotations
 
-
 from bugnet.integrations import Integration
-from bugnet.types import Event
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
+
+    from bugnet.types import Event
 
 _cache: Optional[dict[str, str]] = None
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bugnet import _api, _import_hooks, _patching
 from bugnet._api import add_breadcrumb_to_scope
 from bugnet._guard import capture_internal_exceptions
@@ -25,14 +23,14 @@ class StdlibIntegration(Integration):
 
 
 def _patch_http_client(module: Any) -> None:
-    HTTPConnection = module.HTTPConnection  # noqa: N806
+    HTTPConnection = module.HTTPConnection
     original_putrequest = HTTPConnection.putrequest
     original_getresponse = HTTPConnection.getresponse
 
     def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if not getattr(self, "_bugnet_internal", False):
             with capture_internal_exceptions():
-                self._bugnet_request = (method, _full_url(self, url))  # type: ignore[attr-defined]
+                self._bugnet_request = (method, _full_url(self, url))
         return original_putrequest(self, method, url, *args, **kwargs)
 
     def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -44,7 +42,7 @@ def _patch_http_client(module: Any) -> None:
             return response
         finally:
             if request is not None:
-                self._bugnet_request = None  # type: ignore[attr-defined]
+                self._bugnet_request = None
                 _record(request[0], request[1], status, reason)
 
     _patching.patch(HTTPConnection, "putrequest", putrequest)
@@ -74,9 +72,16 @@ def _record(method: str, url: str, status: Any, reason: Any) -> None:
         if status is not None:
             data["status_code"] = status
             data["reason"] = reason
-        level = "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
+        level = (
+            "error" if status is None or status >= 500 else "warning" if status >= 400 else "info"
+        )
         add_breadcrumb_to_scope(
             client,
-            {"type": "http", "category": "httplib", "level": level, "data": data, "timestamp": time.time()},  # type: ignore[typeddict-item]
+            {
+                "type": "http",
+                "category": "httplib",
+                "level": level,
+                "data": data,
+            },
             {},
         )
