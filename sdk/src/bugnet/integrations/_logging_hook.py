@@ -77,7 +77,7 @@ class LoggingIntegration(Integration):
 
 
 def _patch_logging(logging: Any) -> None:
-    _RECORD_FIELDS.update(vars(LogRecord("", 0, "", 0, "", (), None)))
+    _RECORD_FIELDS.update(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
     original = logging.Logger.callHandlers
 
     def callHandlers(self: Any, record: LogRecord) -> None:
