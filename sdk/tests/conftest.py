@@ -54,8 +54,7 @@ def collector() -> Iterator[Collector]:
 
 @pytest.fixture
 def spool_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "spool"
-    return path
+    return tmp_path / "spool"
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class Client:
             (self._expand, "internal_sdk_error"),
             (self._add_defaults, "internal_sdk_error"),
             (_scope.apply_scopes, "event_processor"),
+            (self._snapshot_app_data, "internal_sdk_error"),
             (self._strip_pii, "event_processor"),
             (self._scrub, "event_processor"),
             (self._before_send, "before_send"),
@@ -202,10 +203,15 @@ class Client:
             "packages": [{"name": "pypi:bugnet", "version": __version__}],
             "integrations": sorted(self.integrations),
         }
-        # App-supplied data is snapshotted now, so the app may go on mutating its objects.
-        for key in ("extra", "contexts", "user", "request"):
+        return event
+
+    def _snapshot_app_data(self, event: Event, hint: Hint) -> Optional[Event]:
+        """Copy app-supplied data into plain, bounded JSON values, so the app may go on
+        mutating its objects (and cycles or odd types cannot trip what follows)."""
+        limit = self.options.max_value_length
+        for key in ("extra", "contexts", "user", "request", "tags"):
             if key in event:
-                event[key] = to_jsonable(event[key], options.max_value_length)  # type: ignore[literal-required]
+                event[key] = to_jsonable(event[key], limit)  # type: ignore[literal-required]
         return event
 
     def static_contexts(self) -> dict[str, dict[str, Any]]:
