@@ -26,7 +26,7 @@ received: list[dict] = []
 class Collector(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
@@ -63,7 +63,9 @@ def show(event: dict) -> None:
         print(f"  message: {event.get('logentry', {}).get('formatted') or event.get('message')}")
     crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
     print(f"  breadcrumbs: {crumbs}")
-    print(f"  tags: {event.get('tags')}  user: {event.get('user')}  release: {event.get('release')}")
+    print(
+        f"  tags: {event.get('tags')}  user: {event.get('user')}  release: {event.get('release')}"
+    )
 
 
 def split_order(order: dict, parts: int) -> float:

@@ -5,8 +5,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import bugnet
 import pytest
+
+import bugnet
 from bugnet import _api, _guard, _scope
 from bugnet.integrations import reset_for_tests
 

@@ -189,3 +189,19 @@ def test_unsendable_objects_in_app_data_become_reprs():
     assert isinstance(extra["cyclic"], list)
     assert extra["nan"] is None or extra["nan"] != extra["nan"] or isinstance(extra["nan"], str)
     assert events[0]["contexts"]["weird"]["key"] in ([1, 2], "{1, 2}")
+
+
+def test_hand_made_events_may_use_the_bare_list_forms():
+    with capture_events() as events:
+        bugnet.add_breadcrumb(message="from scope")
+        bugnet.capture_event(
+            {
+                "exception": [{"type": "Custom", "value": "v"}],
+                "breadcrumbs": [{"message": "from event"}],
+                "extra": {"token": "secret-value"},
+            }
+        )
+    event = events[0]
+    assert event["exception"]["values"][0]["type"] == "Custom"
+    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["from scope", "from event"]
+    assert event["extra"]["token"] == "[Filtered]"

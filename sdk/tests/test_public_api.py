@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import bugnet
 import pytest
+
+import bugnet
 from bugnet.testing import capture_events
 
 PUBLIC_NAMES = {

@@ -183,6 +183,12 @@ class Client:
 
     def _add_defaults(self, event: Event, hint: Hint) -> Optional[Event]:
         options = self.options
+        for key in ("exception", "breadcrumbs", "threads"):
+            value: Any = event.get(key)
+            if isinstance(value, list):  # the protocol's bare-list form
+                event[key] = {"values": value}  # type: ignore[literal-required]
+            elif value is not None and not isinstance(value, dict):
+                del event[key]  # type: ignore[misc]
         event.setdefault("event_id", new_event_id())
         if "timestamp" not in event:
             event["timestamp"] = format_timestamp()

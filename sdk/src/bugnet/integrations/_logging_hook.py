@@ -33,9 +33,13 @@ _event_level = _NEVER
 _ignored_prefixes: set[str] = {"bugnet"}
 _ignore_cache: dict[str, bool] = {}
 
-# LogRecord attributes that are not "extra" data (filled in when logging is patched).
-_RECORD_FIELDS: set[str] = {"message", "asctime", "taskName", "_bugnet_seen"}
-_LEVELS = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "fatal"}
+# Marks on a record, so a record seen twice (by the hook and an EventHandler, or by two
+# handlers) is sent once and kept once.
+SENT_AS_EVENT = "_bugnet_event"
+KEPT_AS_BREADCRUMB = "_bugnet_breadcrumb"
+
+# LogRecord attributes that are not "extra" data (see _standard_fields).
+_RECORD_FIELDS: set[str] = set()
 
 
 def ignore_logger(name: str) -> None:
@@ -77,29 +81,40 @@ class LoggingIntegration(Integration):
 
 
 def _patch_logging(logging: Any) -> None:
-    _RECORD_FIELDS.update(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
     original = logging.Logger.callHandlers
 
     def callHandlers(self: Any, record: LogRecord) -> None:
-        if record.levelno >= _breadcrumb_level or record.levelno >= _event_level:
-            _on_record(record)
-        original(self, record)
+        if record.levelno < _breadcrumb_level and record.levelno < _event_level:
+            return original(self, record)
+        keep = _on_record(record)
+        try:
+            original(self, record)
+        finally:
+            # After the handlers, as sentry-sdk does: an event a handler sends for this record
+            # (an EventHandler at a lower level than ours) does not list it as its own breadcrumb.
+            if keep:
+                with capture_internal_exceptions():
+                    add_record_breadcrumb(record, _api.get_client())
 
     _patching.patch(logging.Logger, "callHandlers", callHandlers)
 
 
-def _on_record(record: LogRecord) -> None:
-    if inside_sdk() or _is_ignored(record.name) or getattr(record, "_bugnet_seen", False):
-        return
+def _on_record(record: LogRecord) -> bool:
+    """Send ``record`` as an event if its level says so; True if it is to be kept as a
+    breadcrumb once the handlers have run."""
+    if inside_sdk() or _is_ignored(record.name):
+        return False
     client = _api.get_client()
     if client.transport is None or "logging" not in client.integrations:
-        return
+        return False
     with capture_internal_exceptions():
-        record._bugnet_seen = True  # EventHandler won't resend it
-        if record.levelno >= _event_level:
+        if record.levelno >= _event_level and not getattr(record, SENT_AS_EVENT, False):
+            setattr(record, SENT_AS_EVENT, True)
             capture_record(record)
-        if record.levelno >= _breadcrumb_level:
-            add_record_breadcrumb(record, client)
+        if record.levelno >= _breadcrumb_level and not getattr(record, KEPT_AS_BREADCRUMB, False):
+            setattr(record, KEPT_AS_BREADCRUMB, True)  # a BreadcrumbHandler won't keep it again
+            return True
+    return False
 
 
 def add_record_breadcrumb(record: LogRecord, client: Any) -> None:
@@ -123,18 +138,49 @@ def _message(record: LogRecord) -> str:
         return str(record.msg)
 
 
+def _standard_fields() -> set[str]:
+    # Computed on first use, not when logging is patched: EventHandler and BreadcrumbHandler
+    # work without the hook (default_integrations=False). A record exists, so logging is loaded.
+    if not _RECORD_FIELDS:
+        import logging
+
+        fields = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+        _RECORD_FIELDS.update(fields | {"message", "asctime", "taskName"})
+    return _RECORD_FIELDS
+
+
 def _extra(record: LogRecord) -> dict[str, Any]:
+    standard = _standard_fields()
     return {
         key: to_jsonable(value)
         for key, value in vars(record).items()
-        if key not in _RECORD_FIELDS and not key.startswith("_")
+        if key not in standard and not key.startswith("_")
     }
 
 
 def level_name(levelno: int) -> str:
-    if levelno in _LEVELS:
-        return _LEVELS[levelno]
-    return "fatal" if levelno > 50 else "debug" if levelno < 20 else "info"
+    """The protocol level of a logging level; a custom level counts as the standard one below
+    it (Relay accepts only debug, info, warning, error and fatal)."""
+    if levelno >= 50:
+        return "fatal"
+    if levelno >= 40:
+        return "error"
+    if levelno >= 30:
+        return "warning"
+    return "info" if levelno >= 20 else "debug"
+
+
+def _caller_frame() -> Any:
+    """The innermost frame outside logging and the SDK: where the app logged the record."""
+    import sys
+
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if not (isinstance(name, str) and name.partition(".")[0] in ("logging", "bugnet")):
+            break
+        frame = frame.f_back
+    return frame
 
 
 def breadcrumb_from_record(record: LogRecord) -> Optional[Breadcrumb]:
@@ -173,8 +219,9 @@ def capture_record(record: LogRecord) -> Optional[str]:
     if exc_info and exc_info[1] is not None:
         hint["exc_info"] = exc_info
         hint["mechanism"] = {"type": "logging", "handled": True}
-    elif record.stack_info or client.options.attach_stacktrace:
-        from bugnet._stacktrace import current_stacktrace
+    elif record.stack_info or exc_info or client.options.attach_stacktrace:
+        # stack_info=True, or logger.exception() with no exception being handled
+        from bugnet._stacktrace import frames_from_stack
 
-        hint["stacktrace"] = current_stacktrace(client.frame_options)
+        hint["stacktrace"] = frames_from_stack(_caller_frame(), client.frame_options)
     return client.capture_event(event, hint)

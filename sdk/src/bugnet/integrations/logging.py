@@ -13,6 +13,8 @@ import logging
 from bugnet import _api
 from bugnet._guard import capture_internal_exceptions, inside_sdk
 from bugnet.integrations._logging_hook import (
+    KEPT_AS_BREADCRUMB,
+    SENT_AS_EVENT,
     LoggingIntegration,
     _is_ignored,
     add_record_breadcrumb,
@@ -32,23 +34,32 @@ __all__ = [
 
 
 class EventHandler(logging.Handler):
-    """A logging handler that sends each record it gets as an event (for ``dictConfig``)."""
+    """A logging handler that sends each record it gets as an event (for ``dictConfig``).
+
+    A record the logging integration (or another EventHandler) already sent is not sent again.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        if inside_sdk() or getattr(record, "_bugnet_seen", False) or _is_ignored(record.name):
+        if inside_sdk() or getattr(record, SENT_AS_EVENT, False) or _is_ignored(record.name):
             return
         with capture_internal_exceptions():
+            setattr(record, SENT_AS_EVENT, True)
             capture_record(record)
 
 
 class BreadcrumbHandler(logging.Handler):
-    """A logging handler that keeps each record it gets as a breadcrumb (for ``dictConfig``)."""
+    """A logging handler that keeps each record it gets as a breadcrumb (for ``dictConfig``).
+
+    A record the logging integration (or another BreadcrumbHandler) already keeps is not kept
+    twice.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        if inside_sdk() or getattr(record, "_bugnet_seen", False) or _is_ignored(record.name):
+        if inside_sdk() or getattr(record, KEPT_AS_BREADCRUMB, False) or _is_ignored(record.name):
             return
         client = _api.get_client()
         if client.transport is None:
             return
         with capture_internal_exceptions():
+            setattr(record, KEPT_AS_BREADCRUMB, True)
             add_record_breadcrumb(record, client)
