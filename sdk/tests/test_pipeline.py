@@ -205,3 +205,33 @@ def test_hand_made_events_may_use_the_bare_list_forms():
     assert event["exception"]["values"][0]["type"] == "Custom"
     assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["from scope", "from event"]
     assert event["extra"]["token"] == "[Filtered]"
+
+
+def test_without_send_default_pii_client_addresses_and_cookies_are_filtered():
+    def add_request(event, hint):
+        event["request"] = {
+            "url": "https://shop.example/cart",
+            "headers": [["X-Forwarded-For", "203.0.113.7"], ["Accept", "text/html"]],
+            "cookies": {"theme": "dark"},
+            "env": {"REMOTE_ADDR": "203.0.113.7", "SERVER_NAME": "shop"},
+        }
+        return event
+
+    with capture_events() as events:
+        bugnet.get_isolation_scope().add_event_processor(add_request)
+        bugnet.capture_message("x")
+    request = events[0]["request"]
+    assert request["headers"] == [["X-Forwarded-For", "[Filtered]"], ["Accept", "text/html"]]
+    assert request["cookies"] == "[Filtered]"
+    assert request["env"] == {"SERVER_NAME": "shop"}
+
+
+def test_sentry_style_scrubber_import_works():
+    from bugnet.scrubber import DEFAULT_DENYLIST, EventScrubber
+
+    assert "password" in DEFAULT_DENYLIST
+    scrubber = EventScrubber(denylist=[*DEFAULT_DENYLIST, "iban"])
+    with capture_events(event_scrubber=scrubber) as events:
+        bugnet.set_extra("customer_iban", "DE89 3704")
+        bugnet.capture_message("x")
+    assert events[0]["extra"]["customer_iban"] == "[Filtered]"

@@ -12,7 +12,8 @@ import sys
 
 from bugnet import _scope
 from bugnet._client_reports import DiscardCounter
-from bugnet._envelope import Envelope, Item, dumps
+from bugnet._envelope import Envelope, Item
+from bugnet._fit import fit_event, normalize_shapes
 from bugnet._guard import capture_internal_exceptions, report_internal_error, sdk_work
 from bugnet._ids import new_event_id, random_fraction
 from bugnet._scrub import FILTERED
@@ -24,7 +25,6 @@ from bugnet._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any, Callable, Optional
 
     from bugnet._options import Options
@@ -34,8 +34,13 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     Step = Callable[[Event, Hint], Optional[Event]]
 
-MAX_EVENT_BYTES = 1_000_000  # Relay's limit is 1 MiB; keep a margin for the envelope
-_PII_HEADERS = frozenset({"cookie", "set-cookie", "x-forwarded-for", "x-real-ip", "forwarded"})
+# Headers that carry cookies or the client's address: PII unless send_default_pii is set.
+_PII_HEADERS = frozenset(
+    {
+        "cookie", "set-cookie", "x-forwarded-for", "x-real-ip", "forwarded", "x-client-ip",
+        "cf-connecting-ip", "true-client-ip", "fastly-client-ip", "x-cluster-client-ip",
+    }
+)  # fmt: skip
 
 
 class Client:
@@ -183,12 +188,7 @@ class Client:
 
     def _add_defaults(self, event: Event, hint: Hint) -> Optional[Event]:
         options = self.options
-        for key in ("exception", "breadcrumbs", "threads"):
-            value: Any = event.get(key)
-            if isinstance(value, list):  # the protocol's bare-list form
-                event[key] = {"values": value}  # type: ignore[literal-required]
-            elif value is not None and not isinstance(value, dict):
-                del event[key]  # type: ignore[misc]
+        normalize_shapes(event)
         event.setdefault("event_id", new_event_id())
         if "timestamp" not in event:
             event["timestamp"] = format_timestamp()
@@ -217,7 +217,7 @@ class Client:
         limit = self.options.max_value_length
         for key in ("extra", "contexts", "user", "request", "tags"):
             if key in event:
-                event[key] = to_jsonable(event[key], limit)  # type: ignore[literal-required]
+                event[key] = to_jsonable(event[key], limit)
         return event
 
     def static_contexts(self) -> dict[str, dict[str, Any]]:
@@ -249,8 +249,17 @@ class Client:
             headers = request.get("headers")
             if isinstance(headers, dict):
                 for name in list(headers):
-                    if name.lower() in _PII_HEADERS:
+                    if str(name).lower() in _PII_HEADERS:
                         headers[name] = FILTERED
+            elif isinstance(headers, list):  # [[name, value], ...] when a header repeats
+                request["headers"] = [
+                    [pair[0], FILTERED]
+                    if isinstance(pair, (list, tuple))
+                    and len(pair) == 2
+                    and str(pair[0]).lower() in _PII_HEADERS
+                    else pair
+                    for pair in headers
+                ]
             env = request.get("env")
             if isinstance(env, dict):
                 env.pop("REMOTE_ADDR", None)
@@ -351,60 +360,3 @@ def _thread_id() -> int:
     import threading
 
     return threading.get_ident()
-
-
-# -- keeping an event under the size limit ----------------------------------------------------
-
-
-def fit_event(event: Event, limit: int = MAX_EVENT_BYTES) -> bytes:
-    """Serialize ``event``, shedding locals, then breadcrumbs, then bodies to fit ``limit``."""
-    data = dumps(event)
-    for shed in (_shed_locals, _shed_breadcrumbs, _shed_bodies, _shed_everything):
-        if len(data) <= limit:
-            break
-        shed(event)
-        data = dumps(event)
-    return data
-
-
-def _frames(event: Event) -> Iterator[dict[str, Any]]:
-    for exc in event.get("exception", {}).get("values", ()):
-        yield from exc.get("stacktrace", {}).get("frames", ())  # type: ignore[misc]
-    for thread in event.get("threads", {}).get("values", ()):
-        yield from thread.get("stacktrace", {}).get("frames", ())
-
-
-def _shed_locals(event: Event) -> None:
-    for frame in _frames(event):
-        frame.pop("vars", None)
-
-
-def _shed_breadcrumbs(event: Event) -> None:
-    crumbs = event.get("breadcrumbs", {}).get("values", [])
-    event["breadcrumbs"] = {"values": crumbs[-10:] if len(dumps(crumbs[-10:])) < 100_000 else []}
-
-
-def _shed_bodies(event: Event) -> None:
-    request = event.get("request")
-    if isinstance(request, dict):
-        request.pop("data", None)
-    event.pop("extra", None)
-    event.pop("modules", None)
-
-
-def _shed_everything(event: Event) -> None:
-    from bugnet._serialize import cut
-
-    def shrink(value: Any) -> Any:
-        if isinstance(value, str):
-            return cut(value, 512)
-        if isinstance(value, dict):
-            return {k: shrink(v) for k, v in list(value.items())[:50]}
-        if isinstance(value, list):
-            return [shrink(v) for v in (value[:25] + value[-25:] if len(value) > 50 else value)]
-        return value
-
-    shrunk = shrink(dict(event))
-    for key in list(event):
-        del event[key]  # type: ignore[misc]
-    event.update(shrunk)

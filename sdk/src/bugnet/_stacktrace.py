@@ -138,6 +138,10 @@ def _static_frame(frame: FrameType, lineno: int, options: FrameOptions) -> Frame
 
 def frame_to_dict(frame: FrameType, lineno: int, options: FrameOptions) -> Frame:
     data: Frame = dict(_static_frame(frame, lineno, options))  # type: ignore[assignment]
+    # Fresh lists: a before_send that edits an event's context lines must not edit the cache.
+    if "pre_context" in data:
+        data["pre_context"] = list(data["pre_context"])
+        data["post_context"] = list(data.get("post_context", ()))
     if options.include_locals:
         try:
             data["vars"] = snapshot_locals(frame.f_locals, options.max_value_length)
@@ -149,10 +153,22 @@ def frame_to_dict(frame: FrameType, lineno: int, options: FrameOptions) -> Frame
 def frames_from_traceback(tb: Optional[TracebackType], options: FrameOptions) -> list[Frame]:
     pairs = []
     while tb is not None:
-        if not tb.tb_frame.f_globals.get("__traceback_hide__"):
+        if not _is_hidden(tb.tb_frame):
             pairs.append((tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
     return _frames(pairs, options)
+
+
+def _is_hidden(frame: FrameType) -> bool:
+    """A frame that asks to be left out of tracebacks, as pytest's and Jinja's helpers do
+    (``__tracebackhide__`` / ``__traceback_hide__``, in its locals or its module)."""
+    try:
+        for scope in (frame.f_locals, frame.f_globals):
+            if scope.get("__tracebackhide__") or scope.get("__traceback_hide__"):
+                return True
+    except Exception:
+        pass
+    return False
 
 
 def frames_from_stack(frame: Optional[FrameType], options: FrameOptions) -> list[Frame]:
@@ -160,7 +176,8 @@ def frames_from_stack(frame: Optional[FrameType], options: FrameOptions) -> list
     pairs = []
     while frame is not None:
         name = frame.f_globals.get("__name__")
-        if not (isinstance(name, str) and (name == "bugnet" or name.startswith("bugnet."))):
+        is_sdk = isinstance(name, str) and (name == "bugnet" or name.startswith("bugnet."))
+        if not is_sdk and not _is_hidden(frame):
             pairs.append((frame, frame.f_lineno))
         frame = frame.f_back
     pairs.reverse()
@@ -178,10 +195,15 @@ def _type_name(exc_type: type) -> str:
 
 
 def _value(exc: BaseException) -> str:
-    value = safe_str(exc)
+    """Like sentry-sdk: a ``message`` (an ExceptionGroup's own text) or ``detail`` attribute
+    wins over ``str(exc)``; string ``__notes__`` follow, one a line."""
+    try:
+        value = safe_str(getattr(exc, "message", "") or getattr(exc, "detail", "") or exc)
+    except Exception:
+        value = safe_str(exc)
     notes = getattr(exc, "__notes__", None)
     if isinstance(notes, list) and notes:
-        value = "\n".join([value, *(safe_str(note) for note in notes)])
+        value = "\n".join([value, *(note for note in notes if isinstance(note, str))])
     return cut(value, 8192)
 
 

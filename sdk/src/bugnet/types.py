@@ -20,6 +20,8 @@ class Frame(TypedDict, total=False):
     module: Optional[str]
     function: str
     lineno: int
+    colno: int
+    raw_function: str
     pre_context: list[str]
     context_line: str
     post_context: list[str]
@@ -39,6 +41,9 @@ class Mechanism(TypedDict, total=False):
     parent_id: int
     is_exception_group: bool
     source: str
+    description: str
+    help_link: str
+    data: dict[str, Any]
     meta: dict[str, Any]
 
 
@@ -48,6 +53,7 @@ class ExceptionValue(TypedDict, total=False):
     module: Optional[str]
     mechanism: Mechanism
     stacktrace: Stacktrace
+    thread_id: Union[int, str]
 
 
 class Breadcrumb(TypedDict, total=False):
@@ -57,6 +63,7 @@ class Breadcrumb(TypedDict, total=False):
     level: str
     timestamp: Union[str, float]  # epoch seconds until sent
     data: dict[str, Any]
+    event_id: str
 
 
 class LogEntry(TypedDict, total=False):
@@ -68,8 +75,12 @@ class LogEntry(TypedDict, total=False):
 class User(TypedDict, total=False):
     id: str
     username: str
+    name: str
     email: str
     ip_address: str
+    segment: str
+    geo: dict[str, str]
+    data: dict[str, Any]
 
 
 class Event(TypedDict, total=False):
