@@ -171,3 +171,16 @@ def test_app_objects_are_snapshotted_at_capture_time():
         bugnet.capture_message("x")
         cart["items"].append(3)
     assert events[0]["extra"]["cart"] == {"items": [1, 2]}
+
+
+def test_breadcrumbs_from_several_scopes_are_merged_in_time_order():
+    with capture_events() as events:
+        bugnet.get_global_scope().add_breadcrumb(
+            {"message": "global, earliest", "timestamp": "2026-01-01T00:00:00Z"}
+        )
+        bugnet.add_breadcrumb(message="isolation, latest")
+        with bugnet.new_scope() as scope:
+            scope.add_breadcrumb({"message": "current, middle", "timestamp": 1_790_000_000.0})
+            bugnet.capture_message("x")
+    messages = [c["message"] for c in events[0]["breadcrumbs"]["values"]]
+    assert messages == ["global, earliest", "current, middle", "isolation, latest"]

@@ -25,18 +25,37 @@ _lock = threading.RLock()
 
 
 def when_imported(name: str, callback: Callback) -> None:
-    """Call ``callback(module)`` once ``name`` is imported; at once if it already is."""
+    """Call ``callback(module)`` once ``name`` is imported; at once if it already is.
+
+    A module that another thread is importing right now is waited for, then called back.
+    """
     module = sys.modules.get(name)
-    if (
-        module is not None
-        and getattr(getattr(module, "__spec__", None), "_initializing", False) is False
-    ):
+    if module is not None and _initializing(module):
+        # Its finders already ran, so our loader would never see this import end.
+        _wait_for_import(name)
+        module = sys.modules.get(name)
+    if module is not None and not _initializing(module):
         callback(module)
         return
     with _lock:
         _callbacks.setdefault(name, []).append(callback)
         if not any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
             sys.meta_path.insert(0, _PostImportFinder())
+
+
+def _initializing(module: ModuleType) -> bool:
+    return getattr(getattr(module, "__spec__", None), "_initializing", False) is not False
+
+
+def _wait_for_import(name: str) -> None:
+    """Block until another thread's import of ``name`` ends (import takes the module's lock).
+
+    In the importing thread itself (init() called during a circular import) it returns at once.
+    """
+    try:
+        __import__(name)
+    except Exception:  # that import failed or deadlocked: the app will see it, not us
+        pass
 
 
 def clear() -> None:

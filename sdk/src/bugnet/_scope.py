@@ -336,4 +336,16 @@ def _crumb_time(crumb: Breadcrumb) -> float:
         return float(value)
     if hasattr(value, "timestamp"):
         return float(value.timestamp())
+    if isinstance(value, str):
+        from datetime import datetime  # only for app-given ISO strings: rare
+
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                from datetime import timezone
+
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return parsed.timestamp()
+        except ValueError:
+            pass
     return time.time()

@@ -10,6 +10,8 @@ stored as the LogRecord itself and turned into a dict only if an event is sent, 
 
 from __future__ import annotations
 
+import sys
+
 from bugnet import _api, _import_hooks, _patching, _scope
 from bugnet._guard import capture_internal_exceptions, inside_sdk
 from bugnet._serialize import to_jsonable
@@ -31,6 +33,7 @@ _NEVER = 1 << 30
 _breadcrumb_level = _NEVER
 _event_level = _NEVER
 _ignored_prefixes: set[str] = {"bugnet"}
+_ignored_patterns: list[str] = []
 _ignore_cache: dict[str, bool] = {}
 
 # Marks on a record, so a record seen twice (by the hook and an EventHandler, or by two
@@ -43,8 +46,15 @@ _RECORD_FIELDS: set[str] = set()
 
 
 def ignore_logger(name: str) -> None:
-    """Never turn records of logger ``name`` (or its children) into breadcrumbs or events."""
-    _ignored_prefixes.add(name)
+    """Never turn records of logger ``name`` (or its children) into breadcrumbs or events.
+
+    A name with ``*``, ``?`` or ``[`` is a shell-style pattern, as sentry-sdk takes it
+    (``"django.security.*"``): it silences the loggers whose whole name matches.
+    """
+    if any(char in name for char in "*?["):
+        _ignored_patterns.append(name)
+    else:
+        _ignored_prefixes.add(name)
     _ignore_cache.clear()
 
 
@@ -52,6 +62,10 @@ def _is_ignored(name: str) -> bool:
     cached = _ignore_cache.get(name)
     if cached is None:
         cached = any(name == p or name.startswith(p + ".") for p in _ignored_prefixes)
+        if not cached and _ignored_patterns:
+            from fnmatch import fnmatchcase
+
+            cached = any(fnmatchcase(name, pattern) for pattern in _ignored_patterns)
         if len(_ignore_cache) > 10_000:
             _ignore_cache.clear()
         _ignore_cache[name] = cached
@@ -85,7 +99,8 @@ def _patch_logging(logging: Any) -> None:
 
     def callHandlers(self: Any, record: LogRecord) -> None:
         if record.levelno < _breadcrumb_level and record.levelno < _event_level:
-            return original(self, record)
+            original(self, record)
+            return
         keep = _on_record(record)
         try:
             original(self, record)
@@ -172,8 +187,6 @@ def level_name(levelno: int) -> str:
 
 def _caller_frame() -> Any:
     """The innermost frame outside logging and the SDK: where the app logged the record."""
-    import sys
-
     frame: Any = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__name__")
@@ -184,12 +197,14 @@ def _caller_frame() -> Any:
 
 
 def breadcrumb_from_record(record: LogRecord) -> Optional[Breadcrumb]:
+    """The breadcrumb for ``record``. Its timestamp stays epoch seconds, like other stored
+    breadcrumbs', so merging scopes sorts them together; it is formatted when sent."""
     return {
         "type": "log",
         "level": level_name(record.levelno),
         "category": record.name,
         "message": _message(record),
-        "timestamp": format_timestamp(record.created),
+        "timestamp": record.created,
         "data": _extra(record),
     }
 

@@ -3,9 +3,6 @@ each other's tags, user or breadcrumbs. Switched on when the app imports ``async
 
 from __future__ import annotations
 
-import contextvars
-import sys
-
 from bugnet import _patching, _scope
 from bugnet.integrations import Integration
 
@@ -24,24 +21,20 @@ class AsyncioIntegration(Integration):
         loop_class = asyncio.base_events.BaseEventLoop
         original = loop_class.create_task
 
-        if sys.version_info >= (3, 11):
-
-            def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-                if kwargs.get("context") is None:
-                    context = contextvars.copy_context()
-                    context.run(_scope.use_scopes, _scope.fork_scopes())
-                    kwargs["context"] = context
+        def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("context") is not None:
+                return original(self, coro, *args, **kwargs)  # the caller chose its context
+            # A task copies the context it is created in (on every Python we support): put
+            # forks of the scopes there for the copy, then take them out again. The coroutine
+            # itself is passed on untouched (a wrapper would change task.get_coro() and warn
+            # "never awaited" for a task cancelled before it started).
+            isolation, current = _scope.fork_scopes()
+            isolation_token = _scope._isolation_var.set(isolation)
+            current_token = _scope._current_var.set(current)
+            try:
                 return original(self, coro, *args, **kwargs)
-
-        else:  # pragma: no cover - Python 3.9 and 3.10 have no context argument
-
-            def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-                scopes = _scope.fork_scopes()
-
-                async def with_scopes() -> Any:
-                    _scope.use_scopes(scopes)
-                    return await coro
-
-                return original(self, with_scopes(), *args, **kwargs)
+            finally:
+                _scope._current_var.reset(current_token)
+                _scope._isolation_var.reset(isolation_token)
 
         _patching.patch(loop_class, "create_task", create_task)

@@ -14,6 +14,7 @@ class AtexitIntegration(Integration):
 
     @classmethod
     def setup_once(cls) -> None:
+        atexit.unregister(_at_exit)  # once per process, even when tests reset the integrations
         atexit.register(_at_exit)
 
 

@@ -51,7 +51,7 @@ class BreadcrumbHandler(logging.Handler):
     """A logging handler that keeps each record it gets as a breadcrumb (for ``dictConfig``).
 
     A record the logging integration (or another BreadcrumbHandler) already keeps is not kept
-    twice.
+    twice. List it after an EventHandler, so an event does not carry its own record.
     """
 
     def emit(self, record: logging.LogRecord) -> None:

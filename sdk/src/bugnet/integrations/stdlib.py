@@ -50,10 +50,15 @@ def _patch_http_client(module: Any) -> None:
 
 
 def _full_url(conn: Any, url: str) -> str:
-    if "://" in url:
-        return url
-    scheme = "https" if type(conn).__name__ == "HTTPSConnection" else "http"
-    default = 443 if scheme == "https" else 80
+    if "://" in url:  # an absolute URL, as sent to a proxy: it may carry credentials
+        scheme, _, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = "[Filtered]:[Filtered]@" + netloc.rpartition("@")[2]
+        return f"{scheme}://{netloc}{slash}{path}"
+    # default_port, not the class name: subclasses (urllib3's) keep HTTPSConnection's 443.
+    default = getattr(conn, "default_port", 80)
+    scheme = "https" if default == 443 else "http"
     host = conn.host if conn.port in (None, default) else f"{conn.host}:{conn.port}"
     return f"{scheme}://{host}{url}"
 
