@@ -45,4 +45,7 @@ class DiscardCounter:
         }
 
     def reset_after_fork(self) -> None:
+        """In a forked child: a fresh lock, and the parent's unreported drops left to the parent
+        (reporting them here too would count them twice)."""
         self._lock = threading.Lock()
+        self._pending = Counter()

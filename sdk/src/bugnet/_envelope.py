@@ -7,6 +7,9 @@ newline) and is what the tests use to read both our envelopes and the sentry-sdk
 
 from __future__ import annotations
 
+import os
+import threading
+
 from bugnet._serialize import safe_repr, to_jsonable
 
 TYPE_CHECKING = False
@@ -40,20 +43,28 @@ class EnvelopeError(ValueError):
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON that never fails: odd objects become reprs, NaN becomes null."""
+    """Compact, valid UTF-8 JSON that never fails: odd objects become reprs, NaN becomes null,
+    and a lone surrogate (a file name decoded with ``surrogateescape``...) becomes U+FFFD."""
     import json
 
     try:
-        return json.dumps(
+        text = json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=safe_repr
-        ).encode("utf-8", "surrogatepass")
+        )
     except (ValueError, TypeError, RecursionError):
-        return json.dumps(
+        text = json.dumps(
             _finite(to_jsonable(value, limit=1 << 20)),
             separators=(",", ":"),
             ensure_ascii=False,
             default=safe_repr,
-        ).encode("utf-8", "replace")
+        )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Strict servers (Relay) reject a whole envelope for one invalid UTF-8 sequence. The
+        # UTF-16 round trip joins split surrogate pairs and turns each lone one into U+FFFD.
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return text.encode("utf-8")
 
 
 def _finite(value: Any) -> Any:
@@ -66,6 +77,19 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+# Serializes the lazy payloads: close() may spool an envelope the transport's thread is sending.
+_prepare_lock = threading.RLock()
+
+
+def _new_prepare_lock() -> None:
+    global _prepare_lock
+    _prepare_lock = threading.RLock()  # a fork may have copied it locked
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_prepare_lock)
 
 
 class Item:
@@ -95,10 +119,15 @@ class Item:
 
     @property
     def payload(self) -> bytes:
-        if self._payload is None:
-            self._payload = self.prepare(self.value) if self.prepare else dumps(self.value)
-            self.value = None
-        return self._payload
+        payload = self._payload
+        if payload is None:
+            with _prepare_lock:
+                payload = self._payload
+                if payload is None:
+                    payload = self.prepare(self.value) if self.prepare else dumps(self.value)
+                    self._payload = payload
+                    self.value = None
+        return payload
 
     @property
     def category(self) -> str:

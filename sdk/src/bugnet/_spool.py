@@ -15,6 +15,7 @@ import os
 import threading
 import time
 import zlib
+from _weakrefset import WeakSet  # what weakref.WeakSet is; threading has loaded it already
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     # (reason, categories of the dropped envelope)
     DropCallback = Callable[[str, list[str]], None]
+
+
+_spools: WeakSet[Spool] = WeakSet()  # each resets itself in a forked child
+
+
+def _after_fork_in_child() -> None:
+    for spool in list(_spools):
+        spool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _flock_exclusive(fd: int) -> bool:
@@ -70,37 +83,37 @@ def decode_file(data: bytes) -> tuple[bytes, list[str]]:
     payload = data[newline + 1 :]
     if len(payload) != length or zlib.crc32(payload) != crc:
         raise SpoolCorrupt("length or checksum mismatch (torn write)")
-    return payload, list(categories)
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise SpoolCorrupt("bad header: categories")
+    return payload, categories
 
 
 class Claim:
     """An envelope taken out of the spool for delivery; ``done()`` deletes it, ``release()``
     puts it back for a later attempt."""
 
-    def __init__(self, spool: Spool, path: str, fd: int, payload: bytes, categories: list[str]):
+    def __init__(
+        self, spool: Spool, path: str, fd: int, size: int, payload: bytes, categories: list[str]
+    ) -> None:
         self._spool = spool
         self.path = path
         self._fd = fd
+        self._size = size
         self.payload = payload
         self.categories = categories
 
     def done(self) -> None:
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-        self._spool._forget(len(self.payload))
-        self._close()
+        if self._fd >= 0:
+            _unlink(self.path)  # before the lock goes, so no other sender can take it
+            self._spool._forget(self._size)
+            self._close()
 
     def release(self) -> None:
         self._close()
 
     def _close(self) -> None:
         if self._fd >= 0:
-            try:
-                os.close(self._fd)  # also releases the flock
-            except OSError:
-                pass
+            self._spool._close(self._fd)  # also releases the flock
             self._fd = -1
 
 
@@ -120,45 +133,60 @@ class Spool:
         self._on_drop = on_drop
         self._lock = threading.Lock()
         self._approx_bytes: Optional[int] = None
-        self._ready = False
+        self._open_fds: set[int] = set()  # files this process holds locked
+        _spools.add(self)
+
+    def _after_fork(self) -> None:
+        # A forked child shares the parent's locked file descriptions: were it to keep them
+        # open, the parent's locks would outlive its release() until the child exits.
+        self._lock = threading.Lock()
+        for fd in list(self._open_fds):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._open_fds.clear()
 
     # -- writing --------------------------------------------------------------------------
 
-    def put(self, payload: bytes, categories: list[str]) -> bool:
-        """Store ``payload`` durably; False (and the drop reported) when the disk refuses."""
+    def put(self, payload: bytes, categories: list[str]) -> Optional[str]:
+        """Store ``payload``; its path, or None (and the drop reported) when the disk refuses.
+
+        No fsync: a crash of the process loses nothing (the page cache survives it), and a
+        file torn by a power cut fails its checksum and is dropped, not sent.
+        """
         data = encode_file(payload, categories)
         name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
         final = os.path.join(self.directory, name)
         tmp = os.path.join(self.directory, "." + name + TMP_SUFFIX)
         try:
-            self._ensure_dir()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
+                self._write(tmp, data)
+            except FileNotFoundError:  # the directory is new, or was removed meanwhile
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                self._write(tmp, data)
             os.replace(tmp, final)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
             self._drop("cache_overflow", categories)
-            return False
+            return None
         with self._lock:
             if self._approx_bytes is not None:
                 self._approx_bytes += len(data)
             over = self._approx_bytes is None or self._approx_bytes > self.max_bytes
         if over:
             self.prune()
-        return True
+        return final
 
-    def _ensure_dir(self) -> None:
-        if not self._ready:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            self._ready = True
+    @staticmethod
+    def _write(path: str, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -187,30 +215,43 @@ class Spool:
         Each yielded claim must be settled with ``done()`` or ``release()`` before the next.
         Torn or expired files met on the way are deleted (and reported).
         """
+        if self._approx_bytes is None:
+            self.prune()  # the first look: learn the size, clear what crashed writers left
         cutoff = time.time() - self.max_age
         for entry in self._entries():
             claim = self._claim(entry.path, cutoff)
             if claim is not None:
                 yield claim
 
-    def _claim(self, path: str, cutoff: float) -> Optional[Claim]:
+    def _lock_file(self, path: str) -> Optional[int]:
+        """Open and exclusively lock ``path``; None if it is gone or another sender holds it."""
         try:
-            fd = os.open(path, os.O_RDWR)
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
-            return None  # delivered and removed by another process meanwhile
+            return None  # delivered and removed meanwhile
+        self._open_fds.add(fd)
         try:
-            if not _flock_exclusive(fd):
-                os.close(fd)
-                return None  # another sender has it
-            # It may have been delivered and unlinked between our open and our lock.
-            try:
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                    os.close(fd)
-                    return None
-            except OSError:
-                os.close(fd)
-                return None
-            stat = os.fstat(fd)
+            # Still linked after we got the lock? A sender deletes before it unlocks.
+            if _flock_exclusive(fd) and os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except OSError:
+            pass
+        self._close(fd)
+        return None
+
+    def _close(self, fd: int) -> None:
+        self._open_fds.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+    def _claim(self, path: str, cutoff: float) -> Optional[Claim]:
+        fd = self._lock_file(path)
+        if fd is None:
+            return None
+        try:
+            mtime = os.fstat(fd).st_mtime
             chunks = []
             while True:
                 chunk = os.read(fd, 1 << 20)
@@ -219,7 +260,7 @@ class Spool:
                 chunks.append(chunk)
             data = b"".join(chunks)
         except OSError:
-            os.close(fd)
+            self._close(fd)
             return None
         try:
             payload, categories = decode_file(data)
@@ -227,18 +268,27 @@ class Spool:
             self._remove(path, fd, len(data))
             self._drop("internal_sdk_error", ["error"])
             return None
-        if stat.st_mtime < cutoff:
+        if mtime < cutoff:
             self._remove(path, fd, len(data))
             self._drop("cache_overflow", categories)
             return None
-        return Claim(self, path, fd, payload, categories)
+        return Claim(self, path, fd, len(data), payload, categories)
+
+    def discard(self, path: str) -> bool:
+        """Delete the spooled file at ``path`` unless another sender holds it; True if deleted."""
+        fd = self._lock_file(path)
+        if fd is None:
+            return False
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:
+            size = 0
+        self._remove(path, fd, size)
+        return True
 
     def _remove(self, path: str, fd: int, size: int) -> None:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        os.close(fd)
+        _unlink(path)
+        self._close(fd)
         self._forget(size)
 
     def _forget(self, size: int) -> None:
@@ -271,31 +321,29 @@ class Spool:
         for name, size, mtime in sizes:
             if total <= self.max_bytes and now - mtime <= self.max_age:
                 continue
-            path = os.path.join(self.directory, name)
-            if self._try_drop_file(path):
-                total -= size
+            # Dropped, or gone meanwhile, or being sent (and so about to go): either way it
+            # leaves the budget, so a slow send never costs the newest envelopes their place.
+            self._try_drop_file(os.path.join(self.directory, name))
+            total -= size
         with self._lock:
             self._approx_bytes = total
 
     def _try_drop_file(self, path: str) -> bool:
         """Delete a file nobody is delivering, reporting its events as dropped."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        fd = self._lock_file(path)
+        if fd is None:
             return False
-        try:
-            if not _flock_exclusive(fd):
-                return False
-            import json
+        import json
 
-            try:
-                head = os.read(fd, HEADER_LIMIT)
-                categories = json.loads(head[: head.index(b"\n")]).get("cat", ["error"])
-            except (OSError, ValueError):
-                categories = ["error"]
-            _unlink(path)
-        finally:
-            os.close(fd)
+        try:
+            head = os.read(fd, HEADER_LIMIT)
+            categories = json.loads(head[: head.index(b"\n")]).get("cat")
+        except (OSError, ValueError, AttributeError):
+            categories = None
+        if not isinstance(categories, list):
+            categories = ["error"]
+        _unlink(path)
+        self._close(fd)
         self._drop("cache_overflow", categories)
         return True
 

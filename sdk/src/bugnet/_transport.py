@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bugnet._options import Options
 
 USER_AGENT = f"bugnet.python/{__version__}"
+MIN_BACKOFF = 1.0  # seconds the server counts as down after a failure, doubling each time
 MAX_BACKOFF = 60.0
 SPOOL_RESCAN = 10.0  # seconds between looks for envelopes other processes left in the spool
 
@@ -55,6 +56,24 @@ class SendResult:
     def __init__(self, status: int, headers: dict[str, str]) -> None:
         self.status = status  # 0: no answer (network error or timeout)
         self.headers = headers
+
+    @property
+    def failed(self) -> bool:
+        """No answer or a server error: the envelope is worth another try later."""
+        return self.status == 0 or self.status >= 500
+
+
+class _Handover:
+    """The envelope ``close()`` found in flight. ``close()`` spools a copy (the process may be
+    about to exit); the worker, when its send ends, must then not spool a second one, and
+    removes ``close()``'s copy if the server took the envelope after all."""
+
+    __slots__ = ("envelope", "path", "settled")
+
+    def __init__(self, envelope: Envelope) -> None:
+        self.envelope = envelope
+        self.path: Optional[str] = None
+        self.settled = False
 
 
 _live_transports: set[HttpTransport] = set()  # open ones; removed on close
@@ -103,9 +122,11 @@ class HttpTransport(Transport):
         self._backoff = 0.0
         self._spool_pending = False
         self._last_spool_scan = time.monotonic()
+        self._handover: Optional[_Handover] = None
 
     def _after_fork(self) -> None:
         # The parent still owns what it had queued; the child starts empty with a fresh lock.
+        # (The spool resets itself: see _spool._after_fork_in_child.)
         self._init_state()
         self._discards.reset_after_fork()
 
@@ -127,22 +148,33 @@ class HttpTransport(Transport):
         else:
             self._ensure_worker()
 
-    def _ensure_worker(self) -> None:
+    def _ensure_worker(self) -> bool:
+        """Start the worker unless it runs; False if no thread can be started (as during
+        interpreter shutdown on Python 3.12+): what is queued then waits for close()."""
         if self._thread is not None and self._thread.is_alive():
-            return
+            return True
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
-                return
+                return True
             thread = threading.Thread(target=self._run, name="bugnet-transport", daemon=True)
             thread._bugnet_internal = True  # type: ignore[attr-defined]
             self._thread = thread
-        thread.start()
+            try:
+                thread.start()
+            except RuntimeError:
+                self._thread = None
+                return False
+        return True
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
+        if self._queue:
+            self._ensure_worker()  # a capture on another thread may not have started it yet
         with self._cond:
             self._cond.notify_all()
             while self._queue or self._inflight is not None:
+                if self._thread is None or not self._thread.is_alive():
+                    return False  # nobody to send it
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -150,21 +182,39 @@ class HttpTransport(Transport):
         return True
 
     def close(self, timeout: float) -> None:
-        report = self._discards.take_report(force=True)
-        if report is not None:
-            self.capture_envelope(Envelope({}, [Item.from_json("client_report", report)]))
+        if self._closed:
+            return
+        deadline = time.monotonic() + timeout
+        if self._options.send_client_reports:
+            report = self._discards.take_report(force=True)
+            if report is not None:
+                self.capture_envelope(Envelope({}, [Item.from_json("client_report", report)]))
         self.flush(timeout)
         with self._cond:
             self._closed = True
             leftovers = list(self._queue)
             self._queue.clear()
+            handover = None
             if self._inflight is not None:
-                # Its send has not finished in time; keep a copy (a duplicate is dropped by id).
-                leftovers.insert(0, self._inflight)
+                handover = self._handover = _Handover(self._inflight)
+            worker = self._thread
             self._cond.notify_all()
         for envelope in leftovers:
             self._spool_or_drop(envelope, "network_error")
-        self._close_connection()
+        if handover is not None:
+            # Its send has not ended in time: keep a copy, in case the process now exits.
+            path = self._spool_or_drop(handover.envelope, "network_error")
+            with self._cond:
+                handover.path = path
+                settled = handover.settled
+            if settled and path is not None and self._spool is not None:
+                self._spool.discard(path)
+        if worker is not None and worker is not threading.current_thread():
+            # It may be delivering a spooled envelope: let that send end (or the process
+            # could exit after the server took it but before its file was deleted).
+            worker.join(max(deadline - time.monotonic(), 0.0))
+        if worker is None or not worker.is_alive():
+            self._close_connection()  # else the worker closes it when it stops
         _live_transports.discard(self)
 
     # -- the worker's side ----------------------------------------------------------------
@@ -174,10 +224,11 @@ class HttpTransport(Transport):
             while True:
                 try:
                     if not self._step():
-                        return
+                        break
                 except Exception as exc:  # never let the worker die
                     report_internal_error(exc)
                     time.sleep(0.1)
+            self._close_connection()
 
     def _step(self) -> bool:
         """Handle one envelope or spool delivery round; False when the transport is closed."""
@@ -219,7 +270,7 @@ class HttpTransport(Transport):
         envelope = self._without_limited_items(queued)
         if envelope is None:
             return
-        report = self._discards.take_report()
+        report = self._discards.take_report() if self._options.send_client_reports else None
         if report is not None:
             envelope.items.append(Item.from_json("client_report", report))
         if time.monotonic() < self._down_until:
@@ -227,16 +278,33 @@ class HttpTransport(Transport):
             return
         body = envelope.serialize_items()
         result = self._post(envelope.headers, body)
-        if result.status == 0 or result.status >= 500:
+        categories = [item.category for item in envelope.items]
+        if self._handed_over(queued, result):
+            if not result.failed:
+                self._settle(result, categories)
+            return
+        if result.failed:
             self._mark_down()
             self._spool_bytes(
                 envelope, body, "network_error" if result.status == 0 else "send_error"
             )
             return
         self._mark_up()
-        self._settle(result, [item.category for item in envelope.items])
+        self._settle(result, categories)
         if self._spool is not None and not self._spool_pending:
             self._spool_due()  # a cheap look for spool files now that the server answers
+
+    def _handed_over(self, envelope: Envelope, result: SendResult) -> bool:
+        """True if ``close()`` took ``envelope`` over while it was being sent."""
+        with self._cond:
+            handover = self._handover
+            if handover is None or handover.envelope is not envelope:
+                return False
+            handover.settled = not result.failed
+            path = handover.path
+        if handover.settled and path is not None and self._spool is not None:
+            self._spool.discard(path)  # the server has it: close()'s copy must not be resent
+        return True
 
     def _settle(self, result: SendResult, categories: list[str]) -> None:
         """Account for a delivered (or refused) envelope."""
@@ -254,26 +322,43 @@ class HttpTransport(Transport):
                 self._discards.record("send_error", category)
 
     def _drain_spool(self) -> None:
+        """Deliver spooled envelopes, oldest first, until the spool is empty, the server fails
+        or new envelopes are queued (they go first; the round resumes afterwards)."""
         assert self._spool is not None
         delivered_any = False
+        server_errors = 0  # in a row
         for claim in self._spool.claims():
             if self._closed:
                 claim.release()
                 return
             if any(self._rate_limits.is_limited(c) for c in claim.categories):
-                claim.release()
+                claim.release()  # kept until the limit expires
                 continue
-            if not self._deliver_claim(claim):
-                return  # the server is down again; keep the rest for later
+            result = self._deliver_claim(claim)
+            if result.status == 0:
+                self._mark_down()
+                return  # unreachable; keep the rest for later
+            if result.failed:
+                # Skip it: one envelope the server keeps failing on must not hold up the rest.
+                # Two server errors in a row, though, mean the server is in trouble.
+                server_errors += 1
+                if server_errors > 1:
+                    self._mark_down()
+                    return
+                continue
+            server_errors = 0
             delivered_any = True
             with self._cond:
                 if self._queue:
-                    return  # new events first; the spool round resumes afterwards
-        self._spool_pending = False
+                    return  # new envelopes first; the round resumes afterwards
+        if server_errors and not delivered_any:
+            self._mark_down()  # retry after the backoff
+        else:
+            self._spool_pending = False  # a skipped one waits for the next rescan
         if delivered_any:
             log(INFO, "delivered the spooled envelopes")
 
-    def _deliver_claim(self, claim: Claim) -> bool:
+    def _deliver_claim(self, claim: Claim) -> SendResult:
         try:
             newline = claim.payload.index(b"\n")
             headers = _loads_object(claim.payload[:newline])
@@ -281,20 +366,17 @@ class HttpTransport(Transport):
         except ValueError:
             claim.done()
             self._discards.record("internal_sdk_error", "error")
-            return True
+            return SendResult(400, {})
         result = self._post(headers, body)
-        if result.status == 0 or result.status >= 500:
+        if result.failed:
             claim.release()
-            self._mark_down()
-            return False
-        if result.status == 429:
-            claim.release()  # the envelope is kept until the limit expires
-            self._rate_limits.update(result.status, result.headers)
-            return True
+            return result
+        # Any answer but a failure is final, as for a live envelope: a 4xx is not retried, and
+        # for a 429 the server has counted the drop.
         claim.done()
         self._mark_up()
         self._settle(result, claim.categories)
-        return True
+        return result
 
     def _without_limited_items(self, envelope: Envelope) -> Optional[Envelope]:
         kept = []
@@ -309,7 +391,7 @@ class HttpTransport(Transport):
         return envelope
 
     def _mark_down(self) -> None:
-        self._backoff = min(max(self._backoff * 2, 1.0), MAX_BACKOFF)
+        self._backoff = min(max(self._backoff * 2, MIN_BACKOFF), MAX_BACKOFF)
         self._down_until = time.monotonic() + self._backoff
         self._close_connection()
 
@@ -319,26 +401,28 @@ class HttpTransport(Transport):
 
     # -- spool ----------------------------------------------------------------------------
 
-    def _spool_or_drop(self, envelope: Envelope, reason: str) -> None:
+    def _spool_or_drop(self, envelope: Envelope, reason: str) -> Optional[str]:
+        """Spool ``envelope`` (its path), or count it as dropped for ``reason`` (None)."""
         try:
             body = envelope.serialize_items()
         except Exception as exc:
             report_internal_error(exc)
-            return
-        self._spool_bytes(envelope, body, reason)
+            return None
+        return self._spool_bytes(envelope, body, reason)
 
-    def _spool_bytes(self, envelope: Envelope, body: bytes, reason: str) -> None:
+    def _spool_bytes(self, envelope: Envelope, body: bytes, reason: str) -> Optional[str]:
         categories = [item.category for item in envelope.items]
         if self._spool is not None:
             # sent_at is written at send time, never into the spool.
             headers = {k: v for k, v in envelope.headers.items() if k != "sent_at"}
-            if self._spool.put(dumps(headers) + b"\n" + body, categories):
+            path = self._spool.put(dumps(headers) + b"\n" + body, categories)
+            if path is not None:
                 self._spool_pending = True
-                return
-            return  # the spool reported the drop (disk full, read-only...)
+            return path  # if None, the spool reported the drop (disk full, read-only...)
         for category in categories:
             if category != "internal":
                 self._discards.record(reason, category)
+        return None
 
     def _spool_dropped(self, reason: str, categories: list[str]) -> None:
         for category in categories:
@@ -361,7 +445,12 @@ class HttpTransport(Transport):
         for attempt in (1, 2):
             try:
                 conn = self._connection()
-                conn.request("POST", self._request_path(), body=data, headers=request_headers)
+                if self._proxy_for_http:  # absolute-form target; credentials on each request
+                    path = self._dsn.envelope_url
+                    send_headers = {**request_headers, **self._proxy_headers}
+                else:
+                    path, send_headers = self._dsn.envelope_path, request_headers
+                conn.request("POST", path, body=data, headers=send_headers)
                 response = conn.getresponse()
                 response.read()
                 answer = {k.lower(): v for k, v in response.getheaders()}
@@ -377,10 +466,8 @@ class HttpTransport(Transport):
                 return SendResult(0, {})
         return SendResult(0, {})  # pragma: no cover
 
-    def _request_path(self) -> str:
-        return self._dsn.envelope_url if self._proxy_for_http else self._dsn.envelope_path
-
     _proxy_for_http = False
+    _proxy_headers: dict[str, str] = {}  # replaced per instance, never mutated
 
     def _connection(self) -> HTTPConnection:
         if self._conn is not None:
@@ -408,6 +495,7 @@ class HttpTransport(Transport):
         elif proxy:
             conn = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=timeout)
             self._proxy_for_http = True
+            self._proxy_headers = proxy.headers
         else:
             conn = http.client.HTTPConnection(self._dsn.host, self._dsn.port, timeout=timeout)
         conn._bugnet_internal = True  # type: ignore[attr-defined]  # no breadcrumbs for our own requests
