@@ -54,6 +54,7 @@ class Collector:
         self.reply: Callable[[Received], Reply] = lambda r: Reply()
         self._server: Optional[ThreadingHTTPServer] = None
         self._cond = threading.Condition()
+        self._connections: set[socket.socket] = set()
 
     @property
     def dsn(self) -> str:
@@ -64,6 +65,16 @@ class Collector:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with collector._cond:
+                    collector._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with collector._cond:
+                    collector._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
@@ -101,10 +112,18 @@ class Collector:
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut the connections clients kept alive: a server that is down."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._cond:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def events(self) -> list[dict[str, Any]]:
         with self._cond:

@@ -177,3 +177,23 @@ def test_capture_event_takes_a_hand_made_event():
     assert events[0]["message"] == "custom"
     assert events[0]["tags"] == {"a": "b"}
     assert events[0]["platform"] == "python"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"shutdown_timeout": -1},
+        {"http_timeout": "10"},
+        {"spool_max_age": float("nan")},
+        {"max_breadcrumbs": True},
+        {"transport_queue_size": -5},
+    ],
+)
+def test_bad_numbers_are_rejected_at_init(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        bugnet.init(**options)
+
+
+def test_spool_dir_accepts_a_path_object(tmp_path):
+    client = bugnet.init("http://k@127.0.0.1:9/1", spool_dir=tmp_path / "spool")
+    assert client.options.spool_dir == str(tmp_path / "spool")

@@ -157,8 +157,21 @@ def build_options(dsn: Optional[str], kwargs: dict[str, Any]) -> Options:
         raise ValueError(f"sample_rate must be a number between 0 and 1, got {rate!r}")
     for name in ("max_breadcrumbs", "transport_queue_size", "max_value_length", "spool_max_bytes"):
         value = values.get(name)
-        if value is not None and (not isinstance(value, int) or value < 0):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
             raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    for name in ("shutdown_timeout", "http_timeout", "spool_max_age"):
+        value = values.get(name)
+        if value is not None and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0
+        ):
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    spool = values.get("spool_dir")
+    if spool is not None and not isinstance(spool, (str, os.PathLike)):
+        raise TypeError(f"spool_dir must be a path or None, got {type(spool).__name__}")
+    if spool is not None:
+        values["spool_dir"] = os.fspath(spool)
     body = values.get("max_request_body_size", "medium")
     if body not in _BODY_SIZES:
         raise ValueError(f"max_request_body_size must be one of {', '.join(_BODY_SIZES)}")

@@ -12,25 +12,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-import zlib
 from collections import deque
 
 from bugnet._client_reports import DiscardCounter
 from bugnet._envelope import Envelope, Item, dumps
-from bugnet._guard import DEBUG, INFO, WARNING, log, report_internal_error, sdk_work
+from bugnet._guard import INFO, WARNING, log, report_internal_error, sdk_work
+from bugnet._http import EnvelopeSender, SendResult
 from bugnet._rate_limits import RateLimiter
 from bugnet._spool import Claim, Spool
-from bugnet._timestamps import format_timestamp
-from bugnet._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from http.client import HTTPConnection
     from typing import Any, Optional
 
     from bugnet._options import Options
 
-USER_AGENT = f"bugnet.python/{__version__}"
 MIN_BACKOFF = 1.0  # seconds the server counts as down after a failure, doubling each time
 MAX_BACKOFF = 60.0
 SPOOL_RESCAN = 10.0  # seconds between looks for envelopes other processes left in the spool
@@ -48,19 +44,6 @@ class Transport:
 
     def close(self, timeout: float) -> None:
         """Flush within ``timeout`` and stop; what is left must not be lost if avoidable."""
-
-
-class SendResult:
-    __slots__ = ("headers", "status")
-
-    def __init__(self, status: int, headers: dict[str, str]) -> None:
-        self.status = status  # 0: no answer (network error or timeout)
-        self.headers = headers
-
-    @property
-    def failed(self) -> bool:
-        """No answer or a server error: the envelope is worth another try later."""
-        return self.status == 0 or self.status >= 500
 
 
 class _Handover:
@@ -95,7 +78,6 @@ class HttpTransport(Transport):
         self._dsn = options.dsn
         self._discards = discards
         self._maxsize = max(options.transport_queue_size, 1)
-        self._auth = self._dsn.auth_header(USER_AGENT)
         self._rate_limits = RateLimiter()
         self._spool: Optional[Spool] = None
         if options.spool_dir:
@@ -117,7 +99,7 @@ class HttpTransport(Transport):
         self._inflight: Optional[Envelope] = None
         self._thread: Optional[threading.Thread] = None
         self._closed = False
-        self._conn: Optional[HTTPConnection] = None
+        self._sender = EnvelopeSender(self._dsn, self._options)
         self._down_until = 0.0  # monotonic; while in the future, new envelopes go to the spool
         self._backoff = 0.0
         self._spool_pending = False
@@ -214,7 +196,7 @@ class HttpTransport(Transport):
             # could exit after the server took it but before its file was deleted).
             worker.join(max(deadline - time.monotonic(), 0.0))
         if worker is None or not worker.is_alive():
-            self._close_connection()  # else the worker closes it when it stops
+            self._sender.close()  # else the worker closes it when it stops
         _live_transports.discard(self)
 
     # -- the worker's side ----------------------------------------------------------------
@@ -228,7 +210,7 @@ class HttpTransport(Transport):
                 except Exception as exc:  # never let the worker die
                     report_internal_error(exc)
                     time.sleep(0.1)
-            self._close_connection()
+            self._sender.close()
 
     def _step(self) -> bool:
         """Handle one envelope or spool delivery round; False when the transport is closed."""
@@ -277,7 +259,7 @@ class HttpTransport(Transport):
             self._spool_or_drop(envelope, "network_error")
             return
         body = envelope.serialize_items()
-        result = self._post(envelope.headers, body)
+        result = self._sender.post(envelope.headers, body)
         categories = [item.category for item in envelope.items]
         if self._handed_over(queued, result):
             if not result.failed:
@@ -367,7 +349,7 @@ class HttpTransport(Transport):
             claim.done()
             self._discards.record("internal_sdk_error", "error")
             return SendResult(400, {})
-        result = self._post(headers, body)
+        result = self._sender.post(headers, body)
         if result.failed:
             claim.release()
             return result
@@ -393,7 +375,7 @@ class HttpTransport(Transport):
     def _mark_down(self) -> None:
         self._backoff = min(max(self._backoff * 2, MIN_BACKOFF), MAX_BACKOFF)
         self._down_until = time.monotonic() + self._backoff
-        self._close_connection()
+        self._sender.close()
 
     def _mark_up(self) -> None:
         self._backoff = 0.0
@@ -428,95 +410,6 @@ class HttpTransport(Transport):
         for category in categories:
             if category != "internal":
                 self._discards.record(reason, category)
-
-    # -- HTTP -----------------------------------------------------------------------------
-
-    def _post(self, headers: dict[str, Any], body: bytes) -> SendResult:
-        headers = {**headers, "sent_at": format_timestamp()}
-        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
-        data = compressor.compress(dumps(headers) + b"\n" + body) + compressor.flush()
-        request_headers = {
-            "Content-Type": "application/x-sentry-envelope",
-            "Content-Encoding": "gzip",
-            "X-Sentry-Auth": self._auth,
-            "User-Agent": USER_AGENT,
-            "Content-Length": str(len(data)),
-        }
-        for attempt in (1, 2):
-            try:
-                conn = self._connection()
-                if self._proxy_for_http:  # absolute-form target; credentials on each request
-                    path = self._dsn.envelope_url
-                    send_headers = {**request_headers, **self._proxy_headers}
-                else:
-                    path, send_headers = self._dsn.envelope_path, request_headers
-                conn.request("POST", path, body=data, headers=send_headers)
-                response = conn.getresponse()
-                response.read()
-                answer = {k.lower(): v for k, v in response.getheaders()}
-                if response.will_close:
-                    self._close_connection()
-                return SendResult(response.status, answer)
-            except Exception as exc:
-                self._close_connection()
-                # A kept-alive connection the server closed meanwhile: retry once, fresh.
-                if attempt == 1 and _is_stale_connection(exc):
-                    continue
-                log(DEBUG, "could not reach %s: %s", self._dsn.netloc, exc)
-                return SendResult(0, {})
-        return SendResult(0, {})  # pragma: no cover
-
-    _proxy_for_http = False
-    _proxy_headers: dict[str, str] = {}  # replaced per instance, never mutated
-
-    def _connection(self) -> HTTPConnection:
-        if self._conn is not None:
-            return self._conn
-        import http.client
-
-        from bugnet._proxies import proxy_for
-
-        timeout = self._options.http_timeout
-        proxy = proxy_for(self._dsn, self._options)
-        conn: HTTPConnection
-        if self._dsn.scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context(cafile=self._options.ca_certs)
-            if proxy:
-                conn = http.client.HTTPSConnection(
-                    proxy.hostname, proxy.port, timeout=timeout, context=context
-                )
-                conn.set_tunnel(self._dsn.host, self._dsn.port, headers=proxy.headers)
-            else:
-                conn = http.client.HTTPSConnection(
-                    self._dsn.host, self._dsn.port, timeout=timeout, context=context
-                )
-        elif proxy:
-            conn = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=timeout)
-            self._proxy_for_http = True
-            self._proxy_headers = proxy.headers
-        else:
-            conn = http.client.HTTPConnection(self._dsn.host, self._dsn.port, timeout=timeout)
-        conn._bugnet_internal = True  # type: ignore[attr-defined]  # no breadcrumbs for our own requests
-        self._conn = conn
-        return conn
-
-    def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
-
-
-def _is_stale_connection(exc: BaseException) -> bool:
-    import http.client
-
-    return isinstance(
-        exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
-    ) and not isinstance(exc, ConnectionRefusedError)
 
 
 def _loads_object(line: bytes) -> dict[str, Any]:
