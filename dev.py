@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,28 +25,53 @@ INSTALL_INPUTS = [ROOT / "sdk" / "pyproject.toml"]
 INSTALL_ARGS = ["-e", f"{ROOT / 'sdk'}[test]"]
 
 
-def venv_python() -> Path:
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+# The SDK supports Python >= 3.9: when that interpreter is on the machine, its tests run there too.
+OLDEST_SDK_PYTHON = "python3.9"
 
 
-def ensure_venv() -> Path:
+def venv_python(where: Path) -> Path:
+    return where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv(
+    where: Path = VENV, base: str = sys.executable, args: list[str] = INSTALL_ARGS
+) -> Path:
     """Create the virtual environment and install the packages, unless it is up to date."""
     digest = hashlib.sha256()
     for path in INSTALL_INPUTS:
         digest.update(path.read_bytes())
-    digest.update(" ".join(INSTALL_ARGS).encode())
-    stamp = VENV / ".bugnet-installed"
-    python = venv_python()
+    digest.update(" ".join([base, *args]).encode())
+    stamp = where / ".bugnet-installed"
+    python = venv_python(where)
     if python.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return python
     if not python.exists():
-        print(f"creating virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        print(f"creating virtual environment in {where}", flush=True)
+        if base == sys.executable:
+            venv.EnvBuilder(with_pip=True, clear=True).create(where)
+        else:
+            subprocess.run([base, "-m", "venv", "--clear", str(where)], check=True)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--upgrade", "pip>=23"], check=True)
-    subprocess.run([*pip, "install", *INSTALL_ARGS], check=True)
+    subprocess.run([*pip, "install", *args], check=True)
     stamp.write_text(digest.hexdigest())
     return python
+
+
+def oldest_sdk_python() -> str | None:
+    """The oldest Python the SDK supports, if this machine has a working one."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(OLDEST_SDK_PYTHON)]
+    candidates += [str(p) for p in sorted(pyenv_root.glob("versions/3.9*/bin/python3.9"))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys, venv; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 9)":
+            return candidate
+    return None
 
 
 def run(*args: str, cwd: Path = ROOT) -> None:
@@ -59,6 +85,12 @@ def cmd_test(extra: list[str]) -> None:
     run(python, "-m", "ruff", "format", "--check", "sdk", "benchmarks", "dev.py")
     run(python, "-m", "mypy", cwd=ROOT / "sdk")
     run(python, "-m", "pytest", *extra, cwd=ROOT / "sdk")
+    old = oldest_sdk_python()
+    if old is None:
+        print(f"SDK compatibility run skipped: no working {OLDEST_SDK_PYTHON} on this machine")
+    else:
+        old_python = ensure_venv(ROOT / ".venv-py39", old, ["pytest>=8.0", "-e", str(ROOT / "sdk")])
+        run(str(old_python), "-m", "pytest", "-q", *extra, cwd=ROOT / "sdk")
 
 
 def cmd_demo(extra: list[str]) -> None:
