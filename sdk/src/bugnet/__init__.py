@@ -19,9 +19,7 @@ from bugnet._api import (
     get_client,
     init,
     is_initialized,
-    isolation_scope,
     last_event_id,
-    new_scope,
     set_context,
     set_extra,
     set_level,
@@ -31,7 +29,14 @@ from bugnet._api import (
 )
 from bugnet._client import Client
 from bugnet._dsn import BadDsn
-from bugnet._scope import Scope, get_current_scope, get_global_scope, get_isolation_scope
+from bugnet._scope import (
+    Scope,
+    get_current_scope,
+    get_global_scope,
+    get_isolation_scope,
+    isolation_scope,
+    new_scope,
+)
 from bugnet._scrub import EventScrubber
 from bugnet._transport import Transport
 from bugnet._version import __version__

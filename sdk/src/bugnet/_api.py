@@ -6,7 +6,7 @@ from bugnet import _scope
 from bugnet._client import Client
 from bugnet._guard import capture_internal_exceptions
 from bugnet._options import Options, build_options
-from bugnet._scope import Scope, isolation_scope, new_scope
+from bugnet._scope import Scope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -205,24 +205,3 @@ def flush(timeout: Optional[float] = None, callback: Any = None) -> bool:
     """Wait up to ``timeout`` seconds (default ``shutdown_timeout``) for queued events to be
     delivered or spooled; True if everything was."""
     return _client.flush(timeout)
-
-
-__all__ = [
-    "add_breadcrumb",
-    "capture_event",
-    "capture_exception",
-    "capture_message",
-    "flush",
-    "get_client",
-    "init",
-    "is_initialized",
-    "isolation_scope",
-    "last_event_id",
-    "new_scope",
-    "set_context",
-    "set_extra",
-    "set_level",
-    "set_tag",
-    "set_tags",
-    "set_user",
-]

@@ -102,13 +102,7 @@ class Client:
                 return None
 
     def _capture(self, event: Event, hint: Hint) -> Optional[str]:
-        for step, reason in self.early_steps:
-            result = step(event, hint)
-            if result is None:
-                self.discards.record(reason, "error")
-                return None
-            event = result
-        for step, reason in self.late_steps:
+        for step, reason in (*self.early_steps, *self.late_steps):
             result = step(event, hint)
             if result is None:
                 self.discards.record(reason, "error")
