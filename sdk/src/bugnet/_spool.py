@@ -55,6 +55,8 @@ def _flock_exclusive(fd: int) -> bool:
 SUFFIX = ".bnq"
 TMP_SUFFIX = ".tmp"
 STALE_TMP_AGE = 3600.0
+PRUNE_TO = 0.9  # a spool over its byte limit is pruned down to this fraction of it
+CLAIM_BATCH = 256  # spool files looked at per directory scan while delivering
 HEADER_LIMIT = 4096
 
 
@@ -190,14 +192,19 @@ class Spool:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _entries(self) -> list[os.DirEntry[str]]:
+    def _oldest(self, count: int, after: str = "") -> list[str]:
+        """The names of the ``count`` oldest spool files named after ``after``, oldest first.
+
+        Streams the directory: a spool may hold thousands of files, and holding a list of all
+        of them would cost the app's process memory it never gives back.
+        """
+        import heapq
+
         try:
             with os.scandir(self.directory) as it:
-                entries = [e for e in it if e.name.endswith(SUFFIX) and not e.name.startswith(".")]
+                return heapq.nsmallest(count, (n for n in _names(it) if n > after))
         except OSError:
             return []
-        entries.sort(key=lambda e: e.name)
-        return entries
 
     def has_pending(self) -> bool:
         try:
@@ -207,7 +214,11 @@ class Spool:
             return False
 
     def pending_count(self) -> int:
-        return len(self._entries())
+        try:
+            with os.scandir(self.directory) as it:
+                return sum(1 for _ in _names(it))
+        except OSError:
+            return 0
 
     def claims(self) -> Iterator[Claim]:
         """Claim the spooled envelopes, oldest first, skipping ones other processes hold.
@@ -218,10 +229,16 @@ class Spool:
         if self._approx_bytes is None:
             self.prune()  # the first look: learn the size, clear what crashed writers left
         cutoff = time.time() - self.max_age
-        for entry in self._entries():
-            claim = self._claim(entry.path, cutoff)
-            if claim is not None:
-                yield claim
+        after = ""
+        while True:
+            batch = self._oldest(CLAIM_BATCH, after)
+            if not batch:
+                return
+            for name in batch:
+                claim = self._claim(os.path.join(self.directory, name), cutoff)
+                if claim is not None:
+                    yield claim
+            after = batch[-1]
 
     def _lock_file(self, path: str) -> Optional[int]:
         """Open and exclusively lock ``path``; None if it is gone or another sender holds it."""
@@ -299,32 +316,57 @@ class Spool:
     # -- bounds ---------------------------------------------------------------------------
 
     def prune(self) -> None:
-        """Drop expired files, then the oldest until under ``max_bytes``; clear stale temp files."""
+        """Drop expired files, then the oldest until under ``max_bytes``; clear stale temp files.
+
+        Over the limit, it makes room for a while (down to ``PRUNE_TO`` of the limit): pruning
+        scans the directory, and a full spool must not cost every new envelope a scan.
+        """
         now = time.time()
-        sizes: list[tuple[str, int, float]] = []
+        total = count = 0
+        expired: list[tuple[str, int]] = []
         try:
             with os.scandir(self.directory) as it:
                 for entry in it:
+                    name = entry.name
+                    is_tmp = name.endswith(TMP_SUFFIX)
+                    if not is_tmp and not _is_spool_name(name):
+                        continue
                     try:
                         stat = entry.stat()
                     except OSError:
                         continue
-                    if entry.name.endswith(TMP_SUFFIX):
+                    if is_tmp:
                         if now - stat.st_mtime > STALE_TMP_AGE:
-                            _unlink(entry.path)
-                    elif entry.name.endswith(SUFFIX):
-                        sizes.append((entry.name, stat.st_size, stat.st_mtime))
+                            _unlink(entry.path)  # left by a writer that crashed
+                    elif now - stat.st_mtime > self.max_age:
+                        expired.append((name, stat.st_size))
+                    else:
+                        total += stat.st_size
+                        count += 1
         except OSError:
             return
-        sizes.sort()
-        total = sum(size for _, size, _ in sizes)
-        for name, size, mtime in sizes:
-            if total <= self.max_bytes and now - mtime <= self.max_age:
-                continue
-            # Dropped, or gone meanwhile, or being sent (and so about to go): either way it
-            # leaves the budget, so a slow send never costs the newest envelopes their place.
+        for name, _size in expired:
             self._try_drop_file(os.path.join(self.directory, name))
-            total -= size
+        target = int(self.max_bytes * PRUNE_TO)
+        while total > self.max_bytes and count > 0:
+            # Files are of similar size: take about the share of them that is over the target.
+            share = max(1, -(-count * (total - target) // total))
+            for name in self._oldest(share):
+                path = os.path.join(self.directory, name)
+                try:
+                    size = os.stat(path).st_size
+                except OSError:
+                    size = 0
+                # Dropped, or gone meanwhile, or being sent (and so about to go): either way it
+                # leaves the budget, so a slow send never costs the newest envelopes their place.
+                self._try_drop_file(path)
+                total -= size
+                count -= 1
+                if total <= target:
+                    break
+            else:
+                continue
+            break
         with self._lock:
             self._approx_bytes = total
 
@@ -357,3 +399,11 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def _is_spool_name(name: str) -> bool:
+    return name.endswith(SUFFIX) and not name.startswith(".")
+
+
+def _names(entries: Iterator[os.DirEntry[str]]) -> Iterator[str]:
+    return (e.name for e in entries if _is_spool_name(e.name))
