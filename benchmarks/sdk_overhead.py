@@ -3,7 +3,7 @@
 
 Run from the repository root on a machine with only Python 3.11:
 
-    python3 benchmarks/sdk_overhead.py                # the full report, about 3-4 minutes on 2 cores
+    python3 benchmarks/sdk_overhead.py                # the full report, 2-4 minutes on 2 cores
     python3 benchmarks/sdk_overhead.py --quick        # small counts, to check the harness
     python3 benchmarks/sdk_overhead.py --only sentry  # one side only
 
@@ -11,10 +11,11 @@ The first run creates ``benchmarks/.venv-sdk`` with sentry-sdk 2.75.0 and the lo
 makes sure ``brotli`` is not importable there (sentry-sdk would pick it over gzip; both SDKs must
 compress with gzip), and re-executes itself inside it. Every measurement runs in fresh
 subprocesses (``sdk_overhead_worker.py`` beside this file, answering one JSON line), so the two
-SDKs never share a process, and the runs of both sides are interleaved. Both SDKs send to a null
-sink: an HTTP server in this process on 127.0.0.1 that answers ``200 {"id": ...}`` to every POST.
-Bugnet always gets ``spool_dir`` in a temporary directory. The table is printed; the raw numbers go
-to ``benchmarks/results/sdk_overhead.json``. Nothing is asserted: this is a report.
+SDKs never share a process, and the runs of both sides are interleaved. Both SDKs send to the
+null sink in ``null_sink.py``, an HTTP server in this process on 127.0.0.1 that answers
+``200 {"id": ...}`` to every POST. Bugnet always gets ``spool_dir`` in a temporary directory.
+The table is printed; the raw numbers go to ``benchmarks/results/sdk_overhead.json``. Nothing
+is asserted: this is a report.
 
 Metrics (ratio = bugnet / sentry-sdk; the targets are the issue's):
 
@@ -25,15 +26,20 @@ Metrics (ratio = bugnet / sentry-sdk; the targets are the issue's):
    ``except``, for a new exception raised 20 frames deep (each frame holds an int, a 50-character
    str, a small dict, a 10-item list and an object with a ``__repr__``); median and p90 over the
    timed calls of every process, after warm-up calls. Default integrations; no tracing. The
-   median carries the target, <= 20 %.
+   median carries the target, <= 20 %. For information: how many envelopes reached the sink,
+   how many Bugnet left in its spool, and the shape of one sent event (frames, frames with
+   locals, size), so both sides are seen to send the same thing.
 3. logger.info: per-call cost of ``log.info("order %s charged %d", "A-1", 42)`` on a module-level
    ``logging.getLogger("bench")`` with no handlers, propagating to a root with no handlers set to
    INFO; median of rounds of 100,000 calls, with no SDK and with each SDK's default logging
    integration. The target, <= 20 %, applies to the overhead above the no-SDK baseline.
 4. memory, server down: the DSN names a port that refuses connections. RSS (VmRSS) is read after
-   warm-up captures and again after 10,000 more captures (new exception, 10 frames with locals)
+   warm-up captures and a flush (so each SDK has met the dead server once and loaded what it
+   loads for that) and again after 10,000 more captures (new exception, 10 frames with locals)
    and ``flush(timeout=5)``. tracemalloc stays off because it would distort RSS; the growth of
-   ``sys.getallocatedblocks()`` is shown alongside, and Bugnet's spool size on disk is information.
+   ``sys.getallocatedblocks()`` is shown alongside, RSS is sampled every 1,000 captures (a leak
+   climbs, a one-off step does not), and Bugnet's spool size on disk is information. A side whose
+   captures take longer than 90 s stops early, and the notes under the table say so.
    Target <= 20 %.
 """
 
@@ -51,16 +57,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 import venv
-from collections import Counter
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from null_sink import NullSink, start_sink
 from sdk_overhead_worker import MODULES, QUICK_PLAN, RESULT_MARK, Plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,65 +120,7 @@ def brotli_importable() -> bool:
     return importlib.util.find_spec("brotli") is not None
 
 
-# --------------------------------------------------------------------------- null sink
-
-
-class _SinkHandler(BaseHTTPRequestHandler):
-    """Reads the body of any POST and answers 200 with an event id, like a server would."""
-
-    protocol_version = "HTTP/1.1"
-    server: NullSink
-
-    def do_POST(self) -> None:
-        self._read_body()
-        self.server.record(self.path)
-        body = json.dumps({"id": uuid.uuid4().hex}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _read_body(self) -> None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                self.rfile.read(size + 2)
-            self.rfile.readline()
-        else:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class NullSink(ThreadingHTTPServer):
-    """Counts the envelopes it receives per project id (one project per worker run)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _SinkHandler)
-        self.received: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._projects = 0
-
-    def record(self, path: str) -> None:
-        parts = path.strip("/").split("/")  # api/<project>/envelope
-        with self._lock:
-            self.received[parts[1] if len(parts) > 1 else path] += 1
-
-    def new_dsn(self) -> tuple[str, str]:
-        """A DSN for one worker run, and the project id its envelopes are counted under."""
-        with self._lock:
-            self._projects += 1
-            project = str(self._projects)
-        return f"http://public@127.0.0.1:{self.server_address[1]}/{project}", project
-
-
-def start_sink() -> NullSink:
-    sink = NullSink()
-    threading.Thread(target=sink.serve_forever, name="null-sink", daemon=True).start()
-    return sink
+# --------------------------------------------------------------------------- the parent
 
 
 def refused_dsn() -> tuple[str, socket.socket]:
@@ -184,8 +129,6 @@ def refused_dsn() -> tuple[str, socket.socket]:
     holder.bind(("127.0.0.1", 0))
     return f"http://public@127.0.0.1:{holder.getsockname()[1]}/1", holder
 
-
-# --------------------------------------------------------------------------- the parent
 
 IMPORT_PROBE = """\
 import sys, time
@@ -266,6 +209,8 @@ class Runner:
         result: dict[str, Any] = json.loads(spawn(argv, workdir, timeout=300))
         if project is not None:
             result["delivered"] = self.sink.received[project]
+            result["wire_bytes"] = self.sink.wire_bytes[project]
+            result["event_shape"] = self.sink.event_shape.get(project)
         return result
 
 
@@ -296,6 +241,10 @@ def measure_capture(runner: Runner, sides: tuple[str, ...], plan: Plan) -> dict[
             **summary(samples),
             "processes": len(procs),
             "delivered": sum(p["delivered"] for p in procs),
+            "wire_bytes_per_envelope": sum(p["wire_bytes"] for p in procs)
+            / max(1, sum(p["delivered"] for p in procs)),
+            "event_shape": procs[0]["event_shape"] or {},
+            "spooled_files": sum(p["spool"]["files"] for p in procs),
             "flush_s": [p["flush_s"] for p in procs],
             "sdk": procs[0].get("sdk"),
         }
@@ -389,49 +338,71 @@ def lookup(section: dict[str, Any], side: str, *keys: str) -> Any:
     return node
 
 
-def build_rows(m: dict[str, Any], plan: Plan) -> list[Row]:
-    imp, cap, log, mem = m["import"], m["capture"], m["logging"], m["memory"]
+def pair(section: dict[str, Any], *keys: str, scale: float = 1.0) -> list[Optional[float]]:
+    """The (bugnet, sentry) values at ``section[side][keys...]``, scaled; None if not measured."""
+    values = [lookup(section, side, *keys) for side in SIDES]
+    return [None if v is None else v * scale for v in values]
+
+
+def import_rows(imp: dict[str, Any]) -> list[Row]:
     bare_ms = imp["bare_interpreter"]["median"] * 1e3
-    base_us = log["none"]["median"] * 1e6
-    captured = plan.capture_processes * (plan.capture_warmup + plan.capture_calls)
-
-    def both(section: dict[str, Any], *keys: str, scale: float = 1.0) -> list[Optional[float]]:
-        values = [lookup(section, side, *keys) for side in SIDES]
-        return [None if v is None else v * scale for v in values]
-
     return [
-        Row("import + init, median", *both(imp, "median", scale=1e3), "ms", 0.15),
+        Row("import + init, median", *pair(imp, "median", scale=1e3), "ms", 0.15),
         Row("bare interpreter start-up, wall, median", bare_ms, bare_ms, "ms", shared=True),
-        Row(
-            f"capture_exception, {plan.capture_depth} frames, median",
-            *both(cap, "median", scale=1e3),
-            "ms",
-            0.20,
-        ),
-        Row("capture_exception, p90", *both(cap, "p90", scale=1e3), "ms"),
-        Row(
-            f"envelopes the sink received, of {captured:,} captured",
-            *both(cap, "delivered"),
-            "count",
-        ),
+    ]
+
+
+def capture_rows(cap: dict[str, Any], plan: Plan) -> list[Row]:
+    captured = plan.capture_processes * (plan.capture_warmup + plan.capture_calls)
+    kib = 1 / 1024
+    return [
+        Row(f"capture_exception, {plan.capture_depth} frames, median",
+            *pair(cap, "median", scale=1e3), "ms", 0.20),
+        Row("capture_exception, p90", *pair(cap, "p90", scale=1e3), "ms"),
+        Row(f"envelopes the sink received, of {captured:,} captured",
+            *pair(cap, "delivered"), "count"),
+        Row("left in the disk spool, undelivered", *pair(cap, "spooled_files"), "count"),
+        Row("frames in a sent event", *pair(cap, "event_shape", "frames"), "count"),
+        Row("… of them with locals", *pair(cap, "event_shape", "frames_with_vars"), "count"),
+        Row("sent event, uncompressed", *pair(cap, "event_shape", "event_bytes", scale=kib),
+            "KiB"),
+        Row("envelope on the wire, mean", *pair(cap, "wire_bytes_per_envelope", scale=kib),
+            "KiB"),
+    ]  # fmt: skip
+
+
+def logging_rows(log: dict[str, Any]) -> list[Row]:
+    base_us = log["none"]["median"] * 1e6
+    return [
         Row("logger.info, no SDK (baseline)", base_us, base_us, "µs/call", shared=True),
-        Row("logger.info with the SDK", *both(log, "median", scale=1e6), "µs/call"),
-        Row(
-            "logger.info overhead above baseline",
-            *both(log, "overhead_s", scale=1e6),
-            "µs/call",
-            0.20,
-        ),
-        Row(
-            f"RSS growth, {plan.memory_captures:,} captures, server down",
-            *both(mem, "rss_growth_bytes", scale=1 / MIB),
-            "MiB",
-            0.20,
-        ),
-        Row("allocated blocks growth, same run", *both(mem, "blocks_growth", scale=1e-3), "k"),
-        Row("capture time, same run", *both(mem, "capture_s"), "s"),
-        Row("flush(timeout=5), same run", *both(mem, "flush_s"), "s"),
-        Row("disk spool after the run", *both(mem, "spool", "bytes", scale=1 / MIB), "MiB"),
+        Row("logger.info with the SDK", *pair(log, "median", scale=1e6), "µs/call"),
+        Row("logger.info overhead above baseline", *pair(log, "overhead_s", scale=1e6),
+            "µs/call", 0.20),
+    ]  # fmt: skip
+
+
+def memory_rows(mem: dict[str, Any], plan: Plan) -> list[Row]:
+    mib = 1 / MIB
+    return [
+        Row(f"RSS growth, {plan.memory_captures:,} captures, server down",
+            *pair(mem, "rss_growth_bytes", scale=mib), "MiB", 0.20),
+        Row("RSS after warm-up and flush", *pair(mem, "before", "rss_bytes", scale=mib), "MiB"),
+        Row("RSS at the end", *pair(mem, "after", "rss_bytes", scale=mib), "MiB"),
+        Row("allocated blocks growth, same run", *pair(mem, "blocks_growth", scale=1e-3), "k"),
+        Row("capture_exception median, same run", *pair(mem, "capture_median_s", scale=1e3),
+            "ms"),
+        Row("capture_exception p90, same run", *pair(mem, "capture_p90_s", scale=1e3), "ms"),
+        Row("flush(timeout=5), same run", *pair(mem, "flush_s"), "s"),
+        Row("disk spool after the run", *pair(mem, "spool", "bytes", scale=mib), "MiB"),
+    ]  # fmt: skip
+
+
+def build_rows(m: dict[str, Any], plan: Plan) -> list[Row]:
+    return [
+        *import_rows(m["import"]),
+        *capture_rows(m["capture"], plan),
+        *logging_rows(m["logging"]),
+        *memory_rows(m["memory"], plan),
     ]
 
 
@@ -451,6 +422,13 @@ def notes(m: dict[str, Any], plan: Plan) -> list[str]:
         captures = lookup(m["memory"], side, "captures")
         if captures is not None and captures < plan.memory_captures:
             out.append(f"- {side} hit the memory run's time budget after {captures:,} captures")
+        trace = lookup(m["memory"], side, "rss_trace_bytes")
+        if trace:
+            mib = " ".join(f"{value / MIB:.1f}" for value in trace)
+            out.append(f"- {side} RSS every 1,000 captures, server down (MiB): {mib}")
+    load = " → ".join(" ".join(f"{x:.1f}" for x in m[key]) for key in ("load_start", "load_end"))
+    out.append(f"- load average (1, 5, 15 min), start → end: {load}")
+    out.append(f"- elapsed {m['elapsed_s']:.0f} s; raw numbers in {RESULTS.relative_to(ROOT)}")
     return out
 
 
@@ -471,6 +449,7 @@ def run_benchmark(sides: tuple[str, ...], quick: bool) -> None:
     plan = QUICK_PLAN if quick else Plan()
     started = time.perf_counter()
     metrics: dict[str, Any] = {"env": environment(), "plan": asdict(plan), "sides": sides}
+    metrics["load_start"] = os.getloadavg()
     if metrics["env"]["brotli_importable"]:
         print("WARNING: brotli is importable here; sentry-sdk will not use gzip", flush=True)
     sink = start_sink()
@@ -486,6 +465,7 @@ def run_benchmark(sides: tuple[str, ...], quick: bool) -> None:
             metrics[name] = measure()
     sink.shutdown()
     metrics["elapsed_s"] = time.perf_counter() - started
+    metrics["load_end"] = os.getloadavg()
     rows = build_rows(metrics, plan)
     metrics["table"] = [
         dict(zip(("metric", *SIDES, "ratio", "target", "verdict"), r.cells())) for r in rows
@@ -496,7 +476,6 @@ def run_benchmark(sides: tuple[str, ...], quick: bool) -> None:
     print(markdown(rows))
     print()
     print("\n".join(notes(metrics, plan)))
-    print(f"- elapsed {metrics['elapsed_s']:.0f} s; raw numbers in {RESULTS.relative_to(ROOT)}")
 
 
 def parse_args() -> argparse.Namespace:

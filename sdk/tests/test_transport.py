@@ -1079,3 +1079,16 @@ def test_no_proxy_bypasses_the_proxy_from_the_environment(collector, spool_dir, 
     bugnet.capture_message("direct")
     assert bugnet.flush(5)
     assert collector.received[0].path == "/api/42/envelope/"
+
+
+def test_flush_delivers_a_burst_that_overflowed_into_the_spool(collector, spool_dir):
+    """A queue overflow is spooled, not dropped; flush() then delivers it while the server is up."""
+    bugnet.init(collector.dsn, spool_dir=str(spool_dir), transport_queue_size=2)
+    ids = []
+    for index in range(30):
+        ids.append(bugnet.capture_message(f"burst {index}"))
+    assert bugnet.flush(10) is True
+    received = {event["event_id"] for event in collector.events()}
+    assert received == set(ids)
+    assert spool_files(spool_dir, collector.dsn) == []
+    assert not any(reason == "queue_overflow" for reason, _ in bugnet.get_client().discards.totals)

@@ -149,6 +149,9 @@ class HttpTransport(Transport):
         return True
 
     def flush(self, timeout: float) -> bool:
+        """Wait until every queued envelope is delivered or safely in the spool (True), or
+        ``timeout`` passes (False). While the server answers, the rest of the time goes to
+        delivering what a burst overflowed into the spool."""
         deadline = time.monotonic() + timeout
         if self._queue:
             self._ensure_worker()  # a capture on another thread may not have started it yet
@@ -160,6 +163,12 @@ class HttpTransport(Transport):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                self._cond.wait(min(remaining, 0.1))
+            while self._spool_pending and time.monotonic() >= self._down_until:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    break
+                self._cond.notify_all()
                 self._cond.wait(min(remaining, 0.1))
         return True
 
