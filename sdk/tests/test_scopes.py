@@ -184,3 +184,17 @@ def test_breadcrumbs_from_several_scopes_are_merged_in_time_order():
             bugnet.capture_message("x")
     messages = [c["message"] for c in events[0]["breadcrumbs"]["values"]]
     assert messages == ["global, earliest", "current, middle", "isolation, latest"]
+
+
+def test_an_incoming_trace_is_continued():
+    with capture_events() as events:
+        with bugnet.isolation_scope() as scope:
+            scope.set_trace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+            bugnet.capture_message("in request")
+        bugnet.capture_message("outside")
+    trace = events[0]["contexts"]["trace"]
+    assert trace["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace["parent_span_id"] == "00f067aa0ba902b7"
+    assert len(trace["span_id"]) == 16
+    assert events[1]["contexts"]["trace"]["trace_id"] != trace["trace_id"]
+    assert events[1]["contexts"]["trace"]["parent_span_id"] is None

@@ -43,6 +43,7 @@ class Scope:
         "_extras",
         "_fingerprint",
         "_level",
+        "_parent_span_id",
         "_span_id",
         "_tags",
         "_trace_id",
@@ -63,6 +64,7 @@ class Scope:
         self._event_processors: list[EventProcessor] = []
         self._trace_id: str | None = None
         self._span_id: str | None = None
+        self._parent_span_id: str | None = None
         self.last_event_id: str | None = None
 
     def fork(self) -> Scope:
@@ -79,6 +81,7 @@ class Scope:
         new._event_processors = list(self._event_processors)
         new._trace_id = self._trace_id
         new._span_id = None
+        new._parent_span_id = self._parent_span_id
         new.last_event_id = self.last_event_id
         return new
 
@@ -161,6 +164,7 @@ class Scope:
     def set_trace(self, trace_id: str, parent_span_id: str | None = None) -> None:
         """Continue an incoming trace (integrations call this with a request's headers)."""
         self._trace_id = trace_id
+        self._parent_span_id = parent_span_id
         self._span_id = None
 
 
@@ -222,6 +226,7 @@ class isolation_scope:
     def __enter__(self) -> Scope:
         isolation = get_isolation_scope().fork()
         isolation._trace_id = None
+        isolation._parent_span_id = None
         self._iso_token = _isolation_var.set(isolation)
         self._cur_token = _current_var.set(get_current_scope().fork())
         return isolation
@@ -295,7 +300,8 @@ def apply_scopes(event: Event, hint: Hint) -> Event | None:
         event["transaction"] = transaction
     trace_id, span_id = scopes[1].trace_ids()
     event.setdefault("contexts", {}).setdefault(
-        "trace", {"trace_id": trace_id, "span_id": span_id, "parent_span_id": None}
+        "trace",
+        {"trace_id": trace_id, "span_id": span_id, "parent_span_id": scopes[1]._parent_span_id},
     )
     crumbs = _merged_breadcrumbs(scopes)
     event.setdefault("breadcrumbs", {"values": []})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 
 from bugnet._client_reports import DiscardCounter
@@ -32,17 +33,18 @@ MAX_BACKOFF = 60.0
 SPOOL_RESCAN = 10.0  # seconds between looks for envelopes other processes left in the spool
 
 
-class Transport:
+class Transport(ABC):
     """The interface a transport implements (custom ones can be passed as ``transport=``)."""
 
+    @abstractmethod
     def capture_envelope(self, envelope: Envelope) -> None:
-        raise NotImplementedError
+        """Take ``envelope`` for delivery; must neither block on the network nor raise."""
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until everything queued is handled; True if it was."""
         return True
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float) -> None:  # noqa: B027 - optional: a default that does nothing
         """Flush within ``timeout`` and stop; what is left must not be lost if avoidable."""
 
 
