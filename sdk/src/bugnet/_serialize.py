@@ -3,7 +3,7 @@
 Whatever the value, a snapshot never raises and stays small: strings are cut before they are
 copied, containers are cut to a breadth and a depth, a container met again on its own path
 becomes ``"<cyclic>"``, a container at the depth limit becomes a short preview (never its whole
-repr, which could be megabytes), a ``__repr__`` that raises or recurses yields a placeholder,
+repr, which could be megabytes), a ``__repr__`` that raises or recurses yields a short stand-in text,
 and each snapshot has a total text budget, so even a structure that shares one big object at
 every level costs a bounded amount of work.
 """
