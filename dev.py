@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("BUGNET_DEV_VENV", ROOT / ".venv"))
 # What the environment is built from: a change to any of these reinstalls.
-INSTALL_INPUTS = [ROOT / "sdk" / "pyproject.toml"]
-INSTALL_ARGS = ["-e", f"{ROOT / 'sdk'}[test]"]
+INSTALL_INPUTS = [ROOT / "sdk" / "pyproject.toml", ROOT / "server" / "pyproject.toml"]
+INSTALL_ARGS = ["-e", f"{ROOT / 'sdk'}[test]", "-e", f"{ROOT / 'server'}[test]"]
 
 
 # The SDK supports Python >= 3.9: when that interpreter is on the machine, its tests run there too.
@@ -81,10 +81,11 @@ def run(*args: str, cwd: Path = ROOT) -> None:
 
 def cmd_test(extra: list[str]) -> None:
     python = str(ensure_venv())
-    run(python, "-m", "ruff", "check", "sdk", "benchmarks", "dev.py")
-    run(python, "-m", "ruff", "format", "--check", "sdk", "benchmarks", "dev.py")
+    run(python, "-m", "ruff", "check", "sdk", "server", "benchmarks", "dev.py")
+    run(python, "-m", "ruff", "format", "--check", "sdk", "server", "benchmarks", "dev.py")
     run(python, "-m", "mypy", cwd=ROOT / "sdk")
     run(python, "-m", "pytest", *extra, cwd=ROOT / "sdk")
+    run(python, "-m", "pytest", *extra, cwd=ROOT / "server")
     old = oldest_sdk_python()
     if old is None:
         print(f"SDK compatibility run skipped: no working {OLDEST_SDK_PYTHON} on this machine")

@@ -1,0 +1,239 @@
+"""Readers that turn untrusted JSON values into typed fields, and the processing-error log.
+
+A reader takes a raw value and returns the normalized value or ``INVALID``; it never raises.
+``read_object`` applies a table of readers to an object and records an ``invalid_data`` error
+for each rejected value, so the per-interface modules only describe their fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from bugnet_server.digest.trimming import SKIP, Bag, Limit, trim_databag, trim_string
+
+Reader = Callable[[Any], Any]
+
+
+class _Invalid:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Final = _Invalid()
+
+PLATFORMS: Final = frozenset(
+    [
+        "as3",
+        "c",
+        "cfml",
+        "cocoa",
+        "csharp",
+        "elixir",
+        "haskell",
+        "go",
+        "groovy",
+        "java",
+        "javascript",
+        "native",
+        "node",
+        "objc",
+        "other",
+        "perl",
+        "php",
+        "python",
+        "ruby",
+    ]
+)
+
+_NO_VALUE: Final = object()
+_ERROR_TEXT_MAX: Final = 200
+
+
+class ProcessingErrors:
+    """Sentry-style processing errors, ``{"type", "name", "value"}``, in the order found.
+
+    Bounded: a payload with a million bad entries yields ``MAX`` errors and one summary."""
+
+    MAX: Final = 100
+
+    __slots__ = ("items", "omitted")
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.omitted = 0
+
+    def add(self, kind: str, name: str, value: Any = _NO_VALUE) -> None:
+        if len(self.items) >= self.MAX:
+            self.omitted += 1
+            return
+        error: dict[str, Any] = {"type": kind, "name": _short(name)}
+        if value is not _NO_VALUE:
+            error["value"] = _describe(value)
+        self.items.append(error)
+
+    def invalid(self, name: str, value: Any) -> None:
+        self.add("invalid_data", name, value)
+
+    def as_list(self) -> list[dict[str, Any]]:
+        errors = [dict(error) for error in self.items]
+        if self.omitted:
+            errors.append({"type": "too_many_errors", "name": "errors", "value": self.omitted})
+        return errors
+
+
+def _short(text: str) -> str:
+    return trim_string(text, Limit(_ERROR_TEXT_MAX))
+
+
+def _describe(value: Any) -> Any:
+    # The offending value helps the user, but must not smuggle a huge payload into the errors.
+    if type(value) is str:
+        return _short(value)
+    if isinstance(value, (bool, int)) or value is None:
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else str(value)
+    if type(value) is dict:
+        return "(object)"
+    if type(value) is list:
+        return "(array)"
+    return _short(repr(value))
+
+
+def read_object(
+    errors: ProcessingErrors, raw: Mapping[str, Any], path: str, readers: Mapping[str, Reader]
+) -> dict[str, Any]:
+    """Apply ``readers`` to the keys of ``raw`` that have one; other keys are left out."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        reader = readers.get(key)
+        if reader is None:
+            continue
+        result = reader(value)
+        if result is INVALID:
+            errors.invalid(f"{path}.{key}", value)
+        else:
+            out[key] = result
+    return out
+
+
+def expect_dict(errors: ProcessingErrors, value: Any, path: str) -> dict[str, Any] | None:
+    """``value`` if it is an object; None if absent; None and an error for anything else."""
+    if type(value) is dict:
+        return value
+    if value is not None:
+        errors.invalid(path, value)
+    return None
+
+
+def expect_values(errors: ProcessingErrors, value: Any, path: str) -> list[Any] | None:
+    """The items of a ``{"values": [...]}`` container, also accepting a bare list or a single
+    object; None if absent or unusable (with an error)."""
+    if type(value) is list:
+        return value
+    if type(value) is dict:
+        if "values" not in value:
+            return [value]
+        items = value["values"]
+        if type(items) is list:
+            return items
+        if items is None:
+            return None
+    if value is not None:
+        errors.invalid(path, value)
+    return None
+
+
+def string_reader(limit: Limit) -> Reader:
+    """A reader accepting only strings."""
+
+    def read(value: Any) -> Any:
+        return trim_string(value, limit) if type(value) is str else INVALID
+
+    return read
+
+
+def lenient_string_reader(limit: Limit) -> Reader:
+    """A reader accepting strings and numbers (converted, as Relay's lenient strings are)."""
+
+    def read(value: Any) -> Any:
+        text = lenient_string(value)
+        return INVALID if text is None else trim_string(text, limit)
+
+    return read
+
+
+def lenient_string(value: Any) -> str | None:
+    """A string, or a number as text; None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return str(value)
+    if kind is int:
+        try:
+            return str(value)
+        except ValueError:  # beyond Python's int-to-text digit limit
+            return None
+    if kind is float and math.isfinite(value):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    return None
+
+
+def read_int(value: Any) -> Any:
+    """An integer; a float only when it is whole."""
+    if type(value) is int:
+        return value
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return INVALID
+
+
+def read_bool(value: Any) -> Any:
+    return value if type(value) is bool else INVALID
+
+
+def read_platform(value: Any) -> Any:
+    return value if type(value) is str and value in PLATFORMS else INVALID
+
+
+def bag_reader(bag: Bag, *, objects_only: bool = True) -> Reader:
+    """A reader trimming a databag; by default only objects are accepted at the top."""
+
+    def read(value: Any) -> Any:
+        if objects_only and type(value) is not dict:
+            return INVALID
+        trimmed = trim_databag(value, bag)
+        return INVALID if trimmed is SKIP else trimmed
+
+    return read
+
+
+def string_list_reader(limit: Limit) -> Reader:
+    """A reader for a list of strings (source lines, tags of an SDK...): numbers become text,
+    null becomes an empty string so line positions survive, other entries are left out."""
+
+    def read(value: Any) -> Any:
+        if type(value) is not list:
+            return INVALID
+        out: list[str] = []
+        for item in value:
+            text = "" if item is None else lenient_string(item)
+            if text is not None:
+                out.append(trim_string(text, limit))
+        return out
+
+    return read
+
+
+def as_json_text(value: Any) -> str:
+    """Any JSON value as compact text, for fields that must be strings."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=repr)
+    except (ValueError, RecursionError):
+        return "[unrepresentable]"

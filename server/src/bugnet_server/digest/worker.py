@@ -1,0 +1,74 @@
+"""The digest worker: claims batches from the queue and digests them, until told to stop.
+
+Claiming takes a lease (``claimed_until``) in a short transaction (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so any number of workers on any number of machines share the queue); a worker
+that dies leaves its rows to be claimed again when the lease runs out, and the digest drops an
+event id it already stored, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import close_old_connections, connection, transaction
+
+from bugnet_server.digest.batch import Notification, digest_batch
+from bugnet_server.ingest.models import QueuedEvent
+
+logger = logging.getLogger("bugnet_server.digest")
+BATCH_SIZE = 250
+LEASE_SECONDS = 120.0
+
+
+def claim(batch_size: int = BATCH_SIZE, lease: float = LEASE_SECONDS) -> list[QueuedEvent]:
+    now = time.time()
+    with transaction.atomic():
+        queue = QueuedEvent.objects.filter(claimed_until__lt=now).order_by("id")
+        if connection.vendor == "postgresql":
+            queue = queue.select_for_update(skip_locked=True)
+        rows = list(queue[:batch_size])
+        if rows:
+            QueuedEvent.objects.filter(id__in=[r.id for r in rows]).update(
+                claimed_until=now + lease
+            )
+    return rows
+
+
+def run_once(batch_size: int = BATCH_SIZE) -> list[Notification]:
+    """Digest one batch; returns its notifications ([] when the queue was empty)."""
+    rows = claim(batch_size)
+    if not rows:
+        return []
+    return digest_batch(rows)
+
+
+class DigestWorker(threading.Thread):
+    """Digests until ``stop()``; then finishes the batch in hand and returns."""
+
+    def __init__(self, poll_interval: float = 0.2, batch_size: int = BATCH_SIZE) -> None:
+        super().__init__(name="bugnet-digest", daemon=True)
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self._stopping = threading.Event()
+        self.digested = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    rows = claim(self.batch_size)
+                    if rows:
+                        digest_batch(rows)
+                        self.digested += len(rows)
+                        continue
+                except Exception:
+                    logger.exception("digest failed; retrying in a moment")
+                    close_old_connections()
+                self._stopping.wait(self.poll_interval)
+        finally:
+            connection.close()

@@ -1,0 +1,179 @@
+"""Reading an envelope as it streams in, keeping only the items Bugnet stores.
+
+Items we store (events) are bounded by the protocol's per-item limit (413 beyond); items we
+only count (sessions, transactions, check-ins, client reports...) or skip (attachments, replays,
+unknown types) are read past without being kept, so a 200 MiB envelope never sits in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import orjson
+
+from bugnet_server.ingest.errors import IngestError
+
+HEADER_LIMIT = 64 * 1024
+STORED_TYPES = {"event": 1024 * 1024}  # type → size limit (decompressed)
+# The data category of each item type, for counting what a project received.
+CATEGORIES = {
+    "event": "error", "transaction": "transaction", "session": "session", "sessions": "session",
+    "client_report": "internal", "check_in": "monitor", "attachment": "attachment",
+    "log": "log_item", "span": "span", "profile": "profile", "profile_chunk": "profile_chunk",
+    "replay_event": "replay", "replay_recording": "replay", "feedback": "feedback",
+    "user_report": "feedback", "trace_metric": "trace_metric", "statsd": "metric_bucket",
+}  # fmt: skip
+
+
+@dataclass
+class Envelope:
+    headers: dict[str, object]
+    events: list[tuple[dict[str, object], bytes]] = field(default_factory=list)  # (headers, json)
+    counted: dict[str, int] = field(
+        default_factory=dict
+    )  # category → items (bytes for attachments)
+
+
+class _Stream:
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self._eof = False
+        self.offset = 0  # bytes consumed, for error messages
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._eof = True
+            return False
+        self._buffer += chunk
+        return True
+
+    def at_end(self) -> bool:
+        while not self._buffer:
+            if not self._fill():
+                return True
+        return False
+
+    def line(self, limit: int, what: str) -> bytes:
+        """Up to the next newline (not included) or the end; 413/400 past ``limit``."""
+        start = 0
+        while True:
+            index = self._buffer.find(b"\n", start)
+            if index >= 0:
+                if index > limit:
+                    break
+                data = bytes(self._buffer[:index])
+                del self._buffer[: index + 1]
+                self.offset += index + 1
+                return data
+            start = len(self._buffer)
+            if start > limit:
+                break
+            if not self._fill():
+                data = bytes(self._buffer)
+                self.offset += len(data)
+                self._buffer.clear()
+                return data
+        raise IngestError(
+            413 if what == "payload" else 400, f"{what} at byte {self.offset} is over {limit} bytes"
+        )
+
+    def skip_line(self) -> None:
+        while True:
+            index = self._buffer.find(b"\n")
+            if index >= 0:
+                del self._buffer[: index + 1]
+                self.offset += index + 1
+                return
+            self.offset += len(self._buffer)
+            self._buffer.clear()
+            if not self._fill():
+                return
+
+    def exact(self, size: int, keep: bool) -> bytes:
+        """The next ``size`` bytes (discarded as they come when not ``keep``)."""
+        kept = bytearray()
+        remaining = size
+        while remaining:
+            if not self._buffer and not self._fill():
+                raise IngestError(
+                    400,
+                    f"an item declares {size} bytes but the envelope ends {remaining} bytes short",
+                )
+            take = min(remaining, len(self._buffer))
+            if keep:
+                kept += self._buffer[:take]
+            del self._buffer[:take]
+            remaining -= take
+            self.offset += take
+        return bytes(kept)
+
+    def end_of_item(self, item_type: str) -> None:
+        """After a sized payload: a newline or the end of the envelope."""
+        if self.at_end():
+            return
+        if self._buffer[:1] != b"\n":
+            raise IngestError(400, f"the {item_type!r} item is longer than its declared length")
+        del self._buffer[:1]
+        self.offset += 1
+
+
+def _json_object(line: bytes, what: str) -> dict[str, object]:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise IngestError(400, f"{what} must be a JSON object")
+    return value
+
+
+def read_envelope(chunks: Iterator[bytes]) -> Envelope:
+    """Parse a streaming envelope; raise IngestError (400 malformed, 413 too large)."""
+    stream = _Stream(chunks)
+    if stream.at_end():
+        raise IngestError(400, "the envelope is empty")
+    envelope = Envelope(
+        _json_object(stream.line(HEADER_LIMIT, "the envelope header"), "the envelope header")
+    )
+    while not stream.at_end():
+        offset = stream.offset
+        raw_header = stream.line(HEADER_LIMIT, "an item header")
+        if not raw_header.strip():
+            if stream.at_end():
+                break  # a trailing newline
+            raise IngestError(400, f"empty item header at byte {offset}")
+        headers = _json_object(raw_header, f"the item header at byte {offset}")
+        item_type = headers.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            raise IngestError(400, f"the item header at byte {offset} has no 'type'")
+        length = headers.get("length")
+        limit = STORED_TYPES.get(item_type)
+        if length is not None:
+            if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+                raise IngestError(400, f"the {item_type!r} item's length must be a whole number")
+            if limit is not None and length > limit:
+                raise IngestError(
+                    413, f"the {item_type!r} item is {length} bytes; the limit is {limit}"
+                )
+            payload = stream.exact(length, keep=limit is not None)
+            stream.end_of_item(item_type)
+        elif limit is not None:
+            payload = stream.line(limit, "payload")
+        else:
+            stream.skip_line()
+            payload = b""
+        _count(envelope, item_type, length if length is not None else len(payload))
+        if limit is not None:
+            envelope.events.append((headers, payload))
+    return envelope
+
+
+def _count(envelope: Envelope, item_type: str, size: int) -> None:
+    category = CATEGORIES.get(item_type, "default")
+    amount = size if category == "attachment" else 1
+    envelope.counted[category] = envelope.counted.get(category, 0) + amount

@@ -1,0 +1,48 @@
+"""Looking up a project key, with a short in-process cache (ingest must not query per event)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from bugnet_server.ingest.errors import IngestError
+from bugnet_server.projects.models import Project, ProjectKey
+
+CACHE_SECONDS = 10.0  # a deactivated key stops working within this time
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    project: Project
+    active: bool
+    rate_limit_per_minute: int | None
+
+
+_cache: dict[str, tuple[float, KeyInfo | None]] = {}
+_lock = threading.Lock()
+
+
+def authorize(public_key: str, project_id: int) -> KeyInfo:
+    """The key if it may write to ``project_id``; 403 otherwise (unknown, inactive, other project)."""
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(public_key)
+    if cached is None or cached[0] < now:
+        row = ProjectKey.objects.select_related("project").filter(public_key=public_key).first()
+        info = KeyInfo(row.id, row.project, row.active, row.rate_limit_per_minute) if row else None
+        with _lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[public_key] = (now + CACHE_SECONDS, info)
+    else:
+        info = cached[1]
+    if info is None or not info.active or info.project.id != project_id:
+        raise IngestError(403, "event submission rejected with_reason: ProjectId")
+    return info
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,26 @@
+"""``bugnet digest``: run the digest worker in the foreground (``serve`` starts one for you;
+run more on other machines when the database is PostgreSQL)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from bugnet_server.digest.worker import DigestWorker
+
+
+class Command(BaseCommand):
+    help = "Digest queued events until SIGTERM/SIGINT (then finish the batch in hand)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--poll", type=float, default=0.2, help="seconds between empty polls")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker = DigestWorker(poll_interval=options["poll"])
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: worker.stop())
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)

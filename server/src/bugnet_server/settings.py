@@ -1,0 +1,83 @@
+"""Django settings, all derived from the environment through ``config.load()``."""
+
+from __future__ import annotations
+
+from bugnet_server import config
+
+BUGNET = config.load()
+
+SECRET_KEY = BUGNET.secret_key
+DEBUG = False
+ALLOWED_HOSTS = ["*"]  # SDKs reach the server under any name; nothing here trusts Host
+BASE_URL = BUGNET.base_url
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "bugnet_server.accounts",
+    "bugnet_server.projects",
+    "bugnet_server.ingest",
+    "bugnet_server.issues",
+    "bugnet_server.api",
+    "bugnet_server.runtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bugnet_server.urls"
+WSGI_APPLICATION = "bugnet_server.wsgi.application"
+DATABASES = {"default": BUGNET.database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+STATIC_URL = "/static/"
+# Ingest bodies are read and bounded by the ingest app itself, streaming.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+if BUGNET.email:
+    EMAIL_HOST = BUGNET.email["host"]
+    EMAIL_PORT = BUGNET.email["port"]
+    EMAIL_HOST_USER = BUGNET.email["user"]
+    EMAIL_HOST_PASSWORD = BUGNET.email["password"]
+    EMAIL_USE_TLS = BUGNET.email["use_tls"]
+    EMAIL_USE_SSL = BUGNET.email["use_ssl"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"bugnet_server": {"handlers": ["console"], "level": "INFO"}},
+}
