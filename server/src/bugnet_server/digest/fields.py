@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -50,6 +51,22 @@ PLATFORMS: Final = frozenset(
     ]
 )
 
+LEVELS: Final = {
+    "fatal": "fatal",
+    "critical": "fatal",
+    "error": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "info": "info",
+    "log": "info",
+    "debug": "debug",
+}
+
+_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
 _NO_VALUE: Final = object()
 _ERROR_TEXT_MAX: Final = 200
 
@@ -57,9 +74,13 @@ _ERROR_TEXT_MAX: Final = 200
 class ProcessingErrors:
     """Sentry-style processing errors, ``{"type", "name", "value"}``, in the order found.
 
-    Bounded: a payload with a million bad entries yields ``MAX`` errors and one summary."""
+    Bounded: a payload with a million bad entries yields ``MAX`` errors and one summary. The
+    few event-wide errors (time fixes, shed data) are always kept: they explain the event."""
 
     MAX: Final = 100
+    ALWAYS_KEPT: Final = frozenset(
+        {"clock_drift", "future_timestamp", "past_timestamp", "too_large"}
+    )
 
     __slots__ = ("items", "omitted")
 
@@ -68,7 +89,7 @@ class ProcessingErrors:
         self.omitted = 0
 
     def add(self, kind: str, name: str, value: Any = _NO_VALUE) -> None:
-        if len(self.items) >= self.MAX:
+        if len(self.items) >= self.MAX and kind not in self.ALWAYS_KEPT:
             self.omitted += 1
             return
         error: dict[str, Any] = {"type": kind, "name": _short(name)}
@@ -87,7 +108,12 @@ class ProcessingErrors:
 
 
 def _short(text: str) -> str:
-    return trim_string(text, Limit(_ERROR_TEXT_MAX))
+    return storable_text(trim_string(text, Limit(_ERROR_TEXT_MAX)))
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL and lone surrogates (which PostgreSQL refuses) replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _describe(value: Any) -> Any:
@@ -102,13 +128,14 @@ def _describe(value: Any) -> Any:
         return "(object)"
     if type(value) is list:
         return "(array)"
-    return _short(repr(value))
+    return f"({type(value).__name__})"
 
 
 def read_object(
     errors: ProcessingErrors, raw: Mapping[str, Any], path: str, readers: Mapping[str, Reader]
 ) -> dict[str, Any]:
-    """Apply ``readers`` to the keys of ``raw`` that have one; other keys are left out."""
+    """Apply ``readers`` to the keys of ``raw`` that have one; other keys are left out. Error
+    names are ``path.key`` (just ``key`` at the top level, where ``path`` is empty)."""
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if value is None:
@@ -118,7 +145,7 @@ def read_object(
             continue
         result = reader(value)
         if result is INVALID:
-            errors.invalid(f"{path}.{key}", value)
+            errors.invalid(f"{path}.{key}" if path else key, value)
         else:
             out[key] = result
     return out
@@ -154,8 +181,12 @@ def expect_values(errors: ProcessingErrors, value: Any, path: str) -> list[Any] 
 def string_reader(limit: Limit) -> Reader:
     """A reader accepting only strings."""
 
+    longest = limit.soft + limit.allowance
+
     def read(value: Any) -> Any:
-        return trim_string(value, limit) if type(value) is str else INVALID
+        if type(value) is not str:
+            return INVALID
+        return value if len(value) <= longest else trim_string(value, limit)
 
     return read
 
@@ -198,6 +229,20 @@ def read_bool(value: Any) -> Any:
     return value if type(value) is bool else INVALID
 
 
+def read_level(value: Any) -> Any:
+    """One of the five levels; aliases (``critical``, ``warn``, ``log``) and case are forgiven."""
+    if type(value) is not str:
+        return INVALID
+    return LEVELS.get(value.strip().lower(), INVALID)
+
+
+def read_uuid(value: Any) -> Any:
+    """32 lowercase hex digits, from 32 hex digits or a dashed UUID in any case."""
+    if type(value) is not str or _UUID.fullmatch(value) is None:
+        return INVALID
+    return value.replace("-", "").lower()
+
+
 def read_platform(value: Any) -> Any:
     return value if type(value) is str and value in PLATFORMS else INVALID
 
@@ -217,10 +262,13 @@ def bag_reader(bag: Bag, *, objects_only: bool = True) -> Reader:
 def string_list_reader(limit: Limit) -> Reader:
     """A reader for a list of strings (source lines, tags of an SDK...): numbers become text,
     null becomes an empty string so line positions survive, other entries are left out."""
+    longest = limit.soft + limit.allowance
 
     def read(value: Any) -> Any:
         if type(value) is not list:
             return INVALID
+        if all(type(item) is str and len(item) <= longest for item in value):
+            return list(value)  # the usual case, taken without copying each line
         out: list[str] = []
         for item in value:
             text = "" if item is None else lenient_string(item)

@@ -82,7 +82,7 @@ def _params(errors: ProcessingErrors, value: Any, path: str) -> list[Any] | dict
         errors.invalid(path, value)
         return None
     trimmed = trim_databag(value, MEDIUM)
-    return None if trimmed is SKIP else trimmed  # type: ignore[no-any-return]
+    return None if trimmed is SKIP else trimmed
 
 
 def format_message(template: str, params: list[Any] | dict[str, Any]) -> str:
@@ -123,7 +123,7 @@ def _percent_one(spec: str, value: Any) -> str:
     if _too_wide(spec):
         return _plain(value)
     try:
-        return "%" + spec % (value,) if False else ("%" + spec) % (value,)
+        return ("%" + spec) % (value,)
     except (TypeError, ValueError, OverflowError):
         return _plain(value)
 
@@ -143,7 +143,9 @@ def _brace_format(template: str, params: list[Any] | dict[str, Any]) -> str:
             found, value = _lookup(params, position)
             position += 1
         else:
-            found, value = _lookup(params, int(name) if name.isdecimal() else name)
+            # Short indexes only: int() refuses (raises on) numbers of thousands of digits.
+            index = int(name) if name.isdecimal() and len(name) <= 9 else name
+            found, value = _lookup(params, index)
         if not found or produced > _OUTPUT_MAX:
             return match.group(0)
         text = _brace_one(spec, conversion, value)
@@ -165,15 +167,16 @@ def _brace_one(spec: str, conversion: str, value: Any) -> str:
 
 
 def _lookup(params: list[Any] | dict[str, Any], key: int | str) -> tuple[bool, Any]:
-    if type(params) is dict:
-        return (True, params[key]) if key in params else (False, None)
-    if type(key) is int and key < len(params):
+    if isinstance(params, dict):
+        name = str(key)
+        return (True, params[name]) if name in params else (False, None)
+    if isinstance(key, int) and key < len(params):
         return True, params[key]
     return False, None
 
 
 def _too_wide(spec: str) -> bool:
-    return any(int(number) > _MAX_WIDTH for number in _WIDTH.findall(spec))
+    return any(len(number) > 3 or int(number) > _MAX_WIDTH for number in _WIDTH.findall(spec))
 
 
 def _plain(value: Any) -> str:

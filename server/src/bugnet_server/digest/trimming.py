@@ -96,12 +96,16 @@ def _trim_dict(value: dict[Any, Any], depth: int, budget: _Budget) -> dict[str, 
     budget.remaining -= 2
     out: dict[str, Any] = {}
     for key, item in value.items():
-        if budget.remaining <= 0:
-            break
         if item is None:
             continue
         name = key if type(key) is str else str(key)
         budget.remaining -= len(name) + 4
+        if budget.remaining <= 0:
+            break
+        if type(item) is str and len(item) + 2 <= budget.remaining:  # the common case, inlined
+            budget.remaining -= len(item) + 2
+            out[name] = item
+            continue
         trimmed = _trim(item, depth, budget)
         if trimmed is not SKIP:
             out[name] = trimmed
@@ -115,6 +119,10 @@ def _trim_list(value: list[Any], depth: int, budget: _Budget) -> list[Any]:
         if budget.remaining <= 0:
             break
         budget.remaining -= 1
+        if type(item) is str and len(item) + 2 <= budget.remaining:  # the common case, inlined
+            budget.remaining -= len(item) + 2
+            out.append(item)
+            continue
         trimmed = _trim(item, depth, budget)
         if trimmed is not SKIP:
             out.append(trimmed)

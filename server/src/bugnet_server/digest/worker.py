@@ -14,12 +14,14 @@ import time
 
 from django.db import close_old_connections, connection, transaction
 
+from bugnet_server.digest import retention
 from bugnet_server.digest.batch import Notification, digest_batch
 from bugnet_server.ingest.models import QueuedEvent
 
 logger = logging.getLogger("bugnet_server.digest")
 BATCH_SIZE = 250
 LEASE_SECONDS = 120.0
+RETENTION_INTERVAL = 300.0  # seconds between retention passes
 
 
 def claim(batch_size: int = BATCH_SIZE, lease: float = LEASE_SECONDS) -> list[QueuedEvent]:
@@ -58,9 +60,15 @@ class DigestWorker(threading.Thread):
         self._stopping.set()
 
     def run(self) -> None:
+        next_retention = time.monotonic() + 5.0
         try:
             while not self._stopping.is_set():
                 try:
+                    if time.monotonic() >= next_retention:
+                        next_retention = time.monotonic() + RETENTION_INTERVAL
+                        removed = retention.enforce()
+                        if removed:
+                            logger.info("retention removed %d events", removed)
                     rows = claim(self.batch_size)
                     if rows:
                         digest_batch(rows)

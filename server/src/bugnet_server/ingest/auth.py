@@ -63,6 +63,7 @@ def credentials_from_dsn(dsn: str, project_id: int) -> Credentials:
         parsed = Dsn.parse(dsn)
     except BadDsn as exc:
         raise IngestError(400, f"the envelope's dsn header is invalid: {exc}") from None
-    if int(parsed.project_id) != project_id:
+    # str.isdigit() lets "²" and 5000-digit ids through, which int() then refuses.
+    if not parsed.project_id.isascii() or (parsed.project_id.lstrip("0") or "0") != str(project_id):
         raise IngestError(400, "the envelope's dsn names another project than the URL")
     return Credentials(parsed.public_key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import brotli
 import zstandard
@@ -18,6 +18,9 @@ from bugnet_server.ingest.errors import IngestError
 
 CHUNK = 64 * 1024
 _IDENTITY = {"", "identity", "utf-8"}  # sentry-ruby sends "", sentry.java.android "UTF-8"
+ZSTD_SLICE = 256  # compressed bytes per step: at most 8 MiB of output each
+ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # what the zstd format asks decoders to support; a bigger
+# window is memory the sender makes us hold per request (zstd's own default allows 128 MiB)
 
 
 def raw_chunks(stream: BinaryIO, content_length: int | None, limit: int) -> Iterator[bytes]:
@@ -28,7 +31,14 @@ def raw_chunks(stream: BinaryIO, content_length: int | None, limit: int) -> Iter
     total = 0
     while remaining is None or remaining > 0:
         want = CHUNK if remaining is None else min(CHUNK, remaining)
-        chunk = stream.read(want)
+        try:
+            chunk = stream.read(want)
+        except TimeoutError:
+            raise IngestError(408, "the request body stalled: send it without pauses") from None
+        except Exception as exc:
+            # The HTTP server raises its own errors for broken chunked framing or a client
+            # that hung up mid-body: the body is unreadable, which is the client's fault.
+            raise IngestError(400, f"the request body could not be read: {exc}") from None
         if not chunk:
             if remaining:
                 raise IngestError(400, f"the body ended {remaining} bytes before Content-Length")
@@ -67,16 +77,19 @@ def decompressed(chunks: Iterator[bytes], encoding: str, limit: int) -> Iterator
 
 
 def _zlib(chunks: Iterator[bytes], wbits: int, name: str, first: bytes = b"") -> Iterator[bytes]:
+    # A gzip body may be several members one after another (RFC 1952): each is decoded in
+    # turn. Anything else after the end of the compressed data is an error, not ignored.
     decoder = zlib.decompressobj(wbits)
     try:
         for chunk in _prepend(first, chunks):
             data = chunk
             while data:
-                out = decoder.decompress(data, CHUNK)
-                yield out
-                data = decoder.unconsumed_tail
-            if decoder.eof:
-                break
+                if decoder.eof:  # ``data`` follows the end of a member
+                    if name != "gzip":
+                        raise IngestError(400, f"data follows the end of the {name} stream")
+                    decoder = zlib.decompressobj(wbits)  # not a gzip member: zlib.error
+                yield decoder.decompress(data, CHUNK)
+                data = decoder.unconsumed_tail or decoder.unused_data
         while not decoder.eof:
             out = decoder.decompress(b"", CHUNK)
             if not out:
@@ -114,43 +127,29 @@ def _brotli(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _zstd(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        _IterReader(chunks), read_across_frames=True
-    )
+    # zstandard's stream reader bounds its output but cannot tell a truncated frame from a
+    # finished one; its decompressobj can, but returns all the output of what it is fed. So
+    # feed it slices small enough that even RLE blocks (4 bytes → 128 KiB) stay bounded.
+    decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+    decoder = decompressor.decompressobj(write_size=CHUNK)
+    started = False
     try:
-        while True:
-            out = reader.read(CHUNK)
-            if not out:
-                return
-            yield out
+        for chunk in chunks:
+            for start in range(0, len(chunk), ZSTD_SLICE):
+                data = chunk[start : start + ZSTD_SLICE]
+                while data:
+                    if decoder.eof:  # another frame follows
+                        decoder = decompressor.decompressobj(write_size=CHUNK)
+                    started = True
+                    yield decoder.decompress(data)
+                    data = decoder.unused_data if decoder.eof else b""
     except zstandard.ZstdError as exc:
         raise IngestError(400, f"the body is not valid zstd data: {exc}") from None
+    if started and not decoder.eof:
+        raise IngestError(400, "the zstd data is truncated")
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
     yield from rest
-
-
-class _IterReader:
-    """A file-like ``read`` over an iterator of chunks (for zstandard's stream reader)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)

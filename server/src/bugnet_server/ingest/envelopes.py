@@ -26,6 +26,10 @@ CATEGORIES = {
 }  # fmt: skip
 
 
+CONTAINER_TYPES = {"log", "span", "trace_metric"}  # one item, ``item_count`` entries
+ITEM_COUNT_LIMIT = 100_000  # a 1 MiB item cannot hold more; bounds what a header can claim
+
+
 @dataclass
 class Envelope:
     headers: dict[str, object]
@@ -153,6 +157,9 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
             raise IngestError(400, f"the item header at byte {offset} has no 'type'")
         length = headers.get("length")
         limit = STORED_TYPES.get(item_type)
+        if limit is not None and any(h.get("type") == item_type for h, _ in envelope.events):
+            # The protocol allows one; more would let one request hold 200 MiB of events.
+            raise IngestError(400, f"an envelope holds at most one {item_type!r} item")
         if length is not None:
             if not isinstance(length, int) or isinstance(length, bool) or length < 0:
                 raise IngestError(400, f"the {item_type!r} item's length must be a whole number")
@@ -167,13 +174,26 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
         else:
             stream.skip_line()
             payload = b""
-        _count(envelope, item_type, length if length is not None else len(payload))
+        _count(envelope, item_type, length if length is not None else len(payload),
+               _item_count(headers, item_type))  # fmt: skip
         if limit is not None:
             envelope.events.append((headers, payload))
     return envelope
 
 
-def _count(envelope: Envelope, item_type: str, size: int) -> None:
+def _item_count(headers: dict[str, object], item_type: str) -> int:
+    """How many entries a container item (log, span, trace_metric) says it holds; else 1."""
+    if item_type not in CONTAINER_TYPES or headers.get("item_count") is None:
+        return 1
+    count = headers["item_count"]
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= ITEM_COUNT_LIMIT:
+        raise IngestError(
+            400, f"the {item_type!r} item's item_count must be 0 to {ITEM_COUNT_LIMIT}"
+        )
+    return count
+
+
+def _count(envelope: Envelope, item_type: str, size: int, entries: int) -> None:
     category = CATEGORIES.get(item_type, "default")
-    amount = size if category == "attachment" else 1
+    amount = size if category == "attachment" else entries
     envelope.counted[category] = envelope.counted.get(category, 0) + amount

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from bugnet_server.ingest.errors import IngestError
 from bugnet_server.projects.models import Project, ProjectKey
 
 CACHE_SECONDS = 10.0  # a deactivated key stops working within this time
+# What a key can look like (ours are 32 hex characters; Sentry's JS SDK allows \w+). Anything
+# else is refused unseen: a NUL byte would make PostgreSQL raise, a 4 KB key is never ours.
+_PLAUSIBLE_KEY = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ _lock = threading.Lock()
 
 def authorize(public_key: str, project_id: int) -> KeyInfo:
     """The key if it may write to ``project_id``; 403 otherwise (unknown, inactive, other project)."""
+    if not _PLAUSIBLE_KEY.fullmatch(public_key):
+        raise IngestError(403, "event submission rejected with_reason: ProjectId")
     now = time.monotonic()
     with _lock:
         cached = _cache.get(public_key)

@@ -26,6 +26,7 @@ RAW_LIMIT = 40 * 1024 * 1024  # bytes on the wire
 ENVELOPE_LIMIT = 200 * 1024 * 1024  # decompressed, as Relay
 STORE_RAW_LIMIT = 200 * 1024  # the legacy store endpoint's limits, as Relay
 STORE_LIMIT = 1024 * 1024
+BODY_STALL = 30.0  # seconds a body may pause between two reads
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -55,13 +56,23 @@ def store_endpoint(request: HttpRequest, project_id: str) -> HttpResponse:
     return _handle(request, int(project_id), _ingest_store)
 
 
+@csrf_exempt
+def bad_project_id(request: HttpRequest, project_id: str) -> HttpResponse:
+    """``/api/<not a number>/envelope/``: say so (in JSON, as every ingest refusal)."""
+
+    def refuse(request: HttpRequest, _: int) -> HttpResponse:
+        raise IngestError(400, f"the project id {project_id[:64]!r} in the URL is not a number")
+
+    return _handle(request, 0, refuse)
+
+
 def _handle(request: HttpRequest, project_id: int, ingest: Any) -> HttpResponse:
     if request.method == "OPTIONS":
         response = HttpResponse(status=200)
-    elif request.method != "POST":
-        response = _json(405, {"detail": "use POST"})
     else:
         try:
+            if request.method != "POST":
+                raise IngestError(405, f"{request.method[:20]} is not allowed here: use POST")
             response = ingest(request, project_id)
         except IngestError as exc:
             response = _json(exc.status, {"detail": exc.detail, "causes": []})
@@ -85,8 +96,21 @@ def _body(request: HttpRequest, raw_limit: int, limit: int) -> Iterator[bytes]:
         raise IngestError(400, f"invalid Content-Length {length_header!r}") from None
     if length is not None and length < 0:
         raise IngestError(400, "negative Content-Length")
+    _limit_stalls(request)
     raw = body.raw_chunks(request.META["wsgi.input"], length, raw_limit)
     return body.decompressed(raw, request.headers.get("Content-Encoding", ""), limit)
+
+
+def _limit_stalls(request: HttpRequest) -> None:
+    """Let a read of the body wait at most BODY_STALL seconds (then: 408).
+
+    gunicorn reads bodies with no timeout at all, so every client that stops sending mid-body
+    (a lying Content-Length, a dropped mobile link) would hold a worker thread for good, and a
+    handful of them would stop the server. Its socket is the only place to set one.
+    """
+    sock = request.META.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(BODY_STALL)
 
 
 def _ingest_envelope(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -111,13 +135,12 @@ def _ingest_envelope(request: HttpRequest, project_id: int) -> HttpResponse:
         events.append((_event_id(header_id if index == 0 else None, event), payload))
     counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
     _check_rate_limit(key, project_id, counts, len(events), received_at)
-    sent_at = parsed.headers.get("sent_at")
     store.store(
         key.project,
         events,
         counts,
         received_at=received_at,
-        sent_at=sent_at if isinstance(sent_at, str) else "",
+        sent_at=_sent_at(parsed.headers.get("sent_at")),
         client_ip=_client_ip(request),
     )
     return _json(200, {"id": events[0][0]} if events else {})
@@ -140,6 +163,17 @@ def _ingest_store(request: HttpRequest, project_id: int) -> HttpResponse:
     store.store(key.project, [(event_id, payload)], counts, received_at=received_at, sent_at="",
                 client_ip=_client_ip(request))  # fmt: skip
     return _json(200, {"id": event_id})
+
+
+def _sent_at(value: object) -> str:
+    """The envelope's ``sent_at`` if it can be a timestamp; "" (unknown) otherwise.
+
+    It is only a hint for clock-drift correction, so a bad one is dropped rather than refused;
+    a NUL byte in it would make PostgreSQL refuse the row.
+    """
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+        return value
+    return ""
 
 
 def _maybe_base64_zlib(payload: bytes) -> bytes:

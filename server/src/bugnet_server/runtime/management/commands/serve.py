@@ -8,10 +8,12 @@ process supervised here.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +22,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from bugnet_server.runtime.bootstrap import bootstrap
+
+logger = logging.getLogger("bugnet_server.serve")
 
 
 class Command(BaseCommand):
@@ -49,18 +53,51 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         connections.close_all()  # nothing open may cross the fork into the workers
-        digest = None
-        if not options["no_digest"]:
-            digest = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "digest"])
+        digest = None if options["no_digest"] else DigestSupervisor()
         try:
             run_gunicorn(options["bind"], options["workers"], options["threads"])
         finally:
             if digest is not None:
-                digest.send_signal(signal.SIGTERM)
-                try:
-                    digest.wait(60)
-                except subprocess.TimeoutExpired:
-                    digest.kill()
+                digest.stop()
+
+
+class DigestSupervisor(threading.Thread):
+    """Runs ``bugnet digest`` as a child process and restarts it if it dies."""
+
+    def __init__(self) -> None:
+        super().__init__(name="bugnet-digest-supervisor", daemon=True)
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._spawn()
+        self.start()
+
+    def _spawn(self) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "digest"])
+
+    def run(self) -> None:
+        delay = 1.0
+        while not self._stopping.wait(1.0):
+            process = self._process
+            if process is not None and process.poll() is not None and not self._stopping.is_set():
+                logger.error("the digest worker exited with %s; restarting it in %.0f s",
+                             process.returncode, delay)  # fmt: skip
+                if self._stopping.wait(delay):
+                    break
+                delay = min(delay * 2, 60.0)
+                self._spawn()
+
+    def stop(self) -> None:
+        """Ask the digest to finish its batch and exit; wait for it."""
+        self._stopping.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_gunicorn(bind: str, workers: int, threads: int) -> None:

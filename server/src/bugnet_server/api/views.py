@@ -1,0 +1,187 @@
+"""REST API routes under /api/0/ (design.md §4.3); OpenAPI at /api/0/openapi.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI, Query
+from ninja.errors import HttpError
+
+from bugnet_server.api import paging, search
+from bugnet_server.api.access import TokenAuth, visible_projects
+from bugnet_server.api.schemas import (
+    CategoryCount,
+    ErrorOut,
+    EventOut,
+    IssueOut,
+    IssueUpdate,
+    ProjectOut,
+)
+from bugnet_server.ingest.store import decompress
+from bugnet_server.issues import state
+from bugnet_server.issues.models import Event, Issue
+from bugnet_server.projects.models import Outcome, Project
+
+api = NinjaAPI(
+    title="Bugnet API",
+    version="0",
+    urls_namespace="api0",
+    openapi_url="/openapi.json",
+    docs_url=None,
+    auth=TokenAuth(),
+)
+SORTS = {"date": "-last_seen", "new": "-first_seen", "freq": "-times_seen"}
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def project_json(project: Project) -> dict[str, Any]:
+    return {"id": str(project.id), "slug": project.slug, "name": project.name,
+            "platform": project.platform, "organization": {"slug": project.organization.slug}}  # fmt: skip
+
+
+def issue_json(issue: Issue) -> dict[str, Any]:
+    metadata = issue.metadata or {}
+    return {
+        "id": str(issue.id),
+        "shortId": issue.short_name,
+        "title": issue.title,
+        "culprit": issue.culprit,
+        "level": issue.level,
+        "status": issue.status,
+        "count": str(issue.times_seen),
+        "userCount": issue.user_count,
+        "firstSeen": _iso(issue.first_seen),
+        "lastSeen": _iso(issue.last_seen),
+        "permalink": f"{settings.BASE_URL}/issues/{issue.id}/",
+        "metadata": {
+            "type": str(metadata.get("type") or ""),
+            "value": str(metadata.get("value") or ""),
+            "filename": metadata.get("filename"),
+            "function": metadata.get("function"),
+        },
+        "project": project_json(issue.project),
+        "firstRelease": issue.first_release or None,
+        "lastRelease": issue.last_release or None,
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(decompress(event.data))
+    data["eventID"] = event.event_id
+    data["groupID"] = str(event.issue_id)
+    data["id"] = event.event_id
+    data["dateReceived"] = _iso(event.received)
+    return data
+
+
+def _issue(request: HttpRequest, issue_id: int) -> Issue:
+    projects = visible_projects(request.auth)  # type: ignore[attr-defined]
+    return get_object_or_404(
+        Issue.objects.select_related("project__organization"), pk=issue_id, project__in=projects
+    )
+
+
+@api.get("/projects/", response=list[ProjectOut], summary="The projects the token may see")
+def list_projects(request: HttpRequest, response: HttpResponse, cursor: str | None = None) -> Any:
+    rows, link = paging.page(request, visible_projects(request.auth).order_by("id"), cursor, None)  # type: ignore[attr-defined]
+    response["Link"] = link
+    return [project_json(p) for p in rows]
+
+
+@api.get(
+    "/projects/{org}/{project}/issues/",
+    response={200: list[IssueOut], 400: ErrorOut},
+    summary="A project's issues: ?query= (default is:unresolved), ?sort=date|new|freq, ?cursor=",
+)
+def list_issues(
+    request: HttpRequest,
+    response: HttpResponse,
+    org: str,
+    project: str,
+    query: str | None = None,
+    sort: str = "date",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Any:
+    found = get_object_or_404(visible_projects(request.auth), organization__slug=org, slug=project)  # type: ignore[attr-defined]
+    if sort not in SORTS:
+        raise HttpError(400, f"sort must be one of {', '.join(SORTS)}")
+    try:
+        issues = search.apply(Issue.objects.filter(project=found), query)
+    except search.QueryError as exc:
+        raise HttpError(400, str(exc)) from None
+    issues = issues.select_related("project__organization").order_by(SORTS[sort], "-id")
+    rows, link = paging.page(request, issues, cursor, limit)
+    response["Link"] = link
+    return [issue_json(issue) for issue in rows]
+
+
+@api.get("/issues/{issue_id}/", response=IssueOut, summary="One issue")
+def get_issue(request: HttpRequest, issue_id: int) -> Any:
+    return issue_json(_issue(request, issue_id))
+
+
+@api.put("/issues/{issue_id}/", response=IssueOut, summary="Resolve, reopen or ignore an issue")
+def update_issue(request: HttpRequest, issue_id: int, change: IssueUpdate) -> Any:
+    issue = _issue(request, issue_id)
+    details = change.statusDetails
+    user = request.auth  # type: ignore[attr-defined]
+    if change.status == "resolved":
+        state.resolve(issue, user, in_next_release=bool(details and details.inNextRelease))
+    elif change.status == "unresolved":
+        state.unresolve(issue, user)
+    else:
+        until = None
+        if details and details.ignoreDuration:
+            until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=details.ignoreDuration)
+        state.ignore(issue, user, until=until, more_events=details.ignoreCount if details else None)
+    return issue_json(issue)
+
+
+@api.get(
+    "/issues/{issue_id}/events/", response=list[EventOut], summary="An issue's events, newest first"
+)
+def list_events(
+    request: HttpRequest, response: HttpResponse, issue_id: int, cursor: str | None = None
+) -> Any:
+    issue = _issue(request, issue_id)
+    rows, link = paging.page(request, issue.events.order_by("-timestamp", "-id"), cursor, None)
+    response["Link"] = link
+    return [event_json(event) for event in rows]
+
+
+@api.get("/issues/{issue_id}/events/latest/", response=EventOut, summary="An issue's latest event")
+def latest_event(request: HttpRequest, issue_id: int) -> Any:
+    issue = _issue(request, issue_id)
+    event = issue.events.order_by("-timestamp", "-id").first()
+    if event is None:
+        raise HttpError(404, "this issue has no stored events (retention removed them)")
+    return event_json(event)
+
+
+@api.get(
+    "/projects/{org}/{project}/stats/",
+    response=list[CategoryCount],
+    summary="What the project received, by data category and outcome (?days=, default 30)",
+)
+def project_stats(request: HttpRequest, org: str, project: str, days: int = Query(30)) -> Any:  # type: ignore[type-arg]
+    found = get_object_or_404(visible_projects(request.auth), organization__slug=org, slug=project)  # type: ignore[attr-defined]
+    since = dt.date.today() - dt.timedelta(days=max(days, 1))
+    rows = (
+        Outcome.objects.filter(project=found, day__gte=since)
+        .values("category", "outcome")
+        .annotate(total=Sum("quantity"))
+        .order_by("category", "outcome")
+    )
+    return [
+        {"category": r["category"], "outcome": r["outcome"], "quantity": r["total"]} for r in rows
+    ]

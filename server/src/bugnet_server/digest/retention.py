@@ -1,0 +1,42 @@
+"""Retention: events older than a project's ``retention_days``, or beyond its
+``retention_max_events`` (oldest first), are deleted in small batches so ingest never waits.
+Issues stay, with their counts; only stored events go."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from bugnet_server.issues.models import Event
+from bugnet_server.projects.models import Project
+
+BATCH = 2000
+
+
+def enforce(now: dt.datetime | None = None, batch: int = BATCH) -> int:
+    """One pass over every project; returns how many events were deleted."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    deleted = 0
+    for project in Project.objects.only("id", "retention_days", "retention_max_events"):
+        cutoff = now - dt.timedelta(days=project.retention_days)
+        deleted += _delete(Event.objects.filter(project_id=project.id, received__lt=cutoff), batch)
+        excess = Event.objects.filter(project_id=project.id).count() - project.retention_max_events
+        if excess > 0:
+            oldest = Event.objects.filter(project_id=project.id).order_by("received", "id")
+            deleted += _delete(oldest, min(excess, batch), limit=excess)
+    return deleted
+
+
+def _delete(events: object, batch: int, limit: int | None = None) -> int:
+    """Delete ``events`` (a queryset) in short transactions of ``batch`` rows."""
+    total = 0
+    while limit is None or total < limit:
+        size = batch if limit is None else min(batch, limit - total)
+        ids = list(events.values_list("id", flat=True)[:size])  # type: ignore[attr-defined]
+        if not ids:
+            break
+        with transaction.atomic():
+            Event.objects.filter(id__in=ids).delete()
+        total += len(ids)
+    return total
