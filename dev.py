@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Bugnet's developer entry point: set up, then run.
 
-    python3 dev.py demo     capture an error with the SDK and show what would be sent
+    python3 dev.py serve    start the server on its embedded default (SQLite in a data dir)
     python3 dev.py test     lint, type-check and run every test
+    python3 dev.py demo     capture errors with the SDK and show what is sent
 
 Each command creates (or refreshes) the virtual environment in ``.venv`` first, so a fresh
 machine with only Python 3.11 needs nothing else.
@@ -99,7 +100,13 @@ def cmd_demo(extra: list[str]) -> None:
     run(python, str(ROOT / "sdk" / "demo.py"), *extra)
 
 
-COMMANDS = {"test": cmd_test, "demo": cmd_demo}
+def cmd_serve(extra: list[str]) -> None:
+    python = ensure_venv()
+    bugnet = python.parent / ("bugnet.exe" if os.name == "nt" else "bugnet")
+    os.execv(str(bugnet), [str(bugnet), "serve", *extra])
+
+
+COMMANDS = {"serve": cmd_serve, "test": cmd_test, "demo": cmd_demo}
 
 
 def main() -> None:

@@ -37,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-digest", action="store_true", help="serve HTTP only")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not os.environ.get("BUGNET_BASE_URL"):
+            # Without a configured URL, DSNs and links point at where we listen.
+            host, _, port = options["bind"].rpartition(":")
+            if host in ("0.0.0.0", "::", "[::]", ""):
+                host = "127.0.0.1"
+            settings.BASE_URL = os.environ["BUGNET_BASE_URL"] = f"http://{host}:{port}"
         call_command("migrate", interactive=False, verbosity=0)
         first = bootstrap()
         url = settings.BASE_URL
