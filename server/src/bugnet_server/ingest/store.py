@@ -10,7 +10,7 @@ import datetime as dt
 import threading
 
 import zstandard
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from bugnet_server.ingest.models import QueuedEvent
@@ -58,22 +58,26 @@ def store(
     with transaction.atomic():
         if rows:
             QueuedEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        # In one order for every request: two envelopes counting the same categories in
+        # opposite orders would otherwise lock each other's rows (a deadlock on PostgreSQL).
         for (category, outcome), quantity in counts.items():
             add_outcome(project, day, category, outcome, quantity)
 
 
 def add_outcome(project: Project, day: dt.date, category: str, outcome: str, quantity: int) -> None:
-    updated = Outcome.objects.filter(
-        project=project, day=day, category=category, outcome=outcome
-    ).update(quantity=F("quantity") + quantity)
-    if not updated:
-        Outcome.objects.bulk_create(
-            [
-                Outcome(
-                    project=project, day=day, category=category, outcome=outcome, quantity=quantity
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["project", "day", "category", "outcome"],
-            update_fields=["quantity"],
-        )
+    """Add ``quantity`` to the day's count; call inside a transaction.
+
+    Two requests may both find no row and both insert: the loser's insert fails on the unique
+    constraint (PostgreSQL makes it wait for the winner's commit), and it adds to the winner's
+    row instead. An upsert that *sets* the quantity would silently drop the winner's count.
+    """
+    row = Outcome.objects.filter(project=project, day=day, category=category, outcome=outcome)
+    if row.update(quantity=F("quantity") + quantity):
+        return
+    try:
+        with transaction.atomic():  # a savepoint: the transaction survives a lost race
+            Outcome.objects.create(
+                project=project, day=day, category=category, outcome=outcome, quantity=quantity
+            )
+    except IntegrityError:
+        row.update(quantity=F("quantity") + quantity)

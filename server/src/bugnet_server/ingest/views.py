@@ -18,9 +18,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from bugnet_server.ingest import auth, body, envelopes, keys, store
+from bugnet_server.ingest import auth, body, envelopes, keys, rate_limits, store
 from bugnet_server.ingest.errors import IngestError
-from bugnet_server.ingest.rate_limits import counter
 
 RAW_LIMIT = 40 * 1024 * 1024  # bytes on the wire
 ENVELOPE_LIMIT = 200 * 1024 * 1024  # decompressed, as Relay
@@ -219,7 +218,7 @@ def _check_rate_limit(
 ) -> None:
     if not key.rate_limit_per_minute or not events:
         return
-    wait = counter.take(key.id, key.rate_limit_per_minute, events, now)
+    wait = rate_limits.take(key.id, key.rate_limit_per_minute, events, now)
     if wait:
         store.store(key.project, [], {("error", "rate_limited"): events}, received_at=now,
                     sent_at="", client_ip=None)  # fmt: skip

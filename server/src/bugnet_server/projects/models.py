@@ -118,3 +118,14 @@ class Outcome(models.Model):
                 fields=["project", "day", "category", "outcome"], name="one_outcome_row"
             )
         ]
+
+
+class KeyUsage(models.Model):
+    """Events a rate-limited key sent in one minute, shared by every ingest process."""
+
+    key = models.ForeignKey(ProjectKey, on_delete=models.CASCADE, related_name="+")
+    minute = models.BigIntegerField()  # epoch seconds // 60
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "minute"], name="one_usage_row")]

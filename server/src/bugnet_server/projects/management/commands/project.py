@@ -23,6 +23,12 @@ class Command(BaseCommand):
         dsn = sub.add_parser("dsn", help="print a project's DSN")
         dsn.add_argument("slug")
         dsn.add_argument("--org", default=None)
+        change = sub.add_parser("set", help="change a project's limits")
+        change.add_argument("slug")
+        change.add_argument("--org", default=None)
+        change.add_argument("--rate-limit", help="events per minute per key, or 'none'")
+        change.add_argument("--retention-days", type=int)
+        change.add_argument("--retention-max-events", type=int)
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = _organization(options["org"])
@@ -45,10 +51,27 @@ class Command(BaseCommand):
         project = Project.objects.filter(organization=organization, slug=options["slug"]).first()
         if project is None:
             raise CommandError(f"no project {options['slug']!r} in {organization.slug!r}")
+        if options["action"] == "set":
+            self._set(project, options)
+            return
         key = project.keys.filter(active=True).order_by("id").first()
         if key is None:
             raise CommandError(f"project {project} has no active key")
         self.stdout.write(key.dsn)
+
+    def _set(self, project: Project, options: dict[str, Any]) -> None:
+        limit = options["rate_limit"]
+        if limit is not None:
+            if limit != "none" and not limit.isdigit():
+                raise CommandError("--rate-limit takes a number of events per minute, or none")
+            project.keys.update(rate_limit_per_minute=None if limit == "none" else int(limit))
+        for name in ("retention_days", "retention_max_events"):
+            if options[name] is not None:
+                if options[name] < 1:
+                    raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+                setattr(project, name, options[name])
+        project.save(update_fields=["retention_days", "retention_max_events"])
+        self.stdout.write(f"updated {project}")
 
 
 def _organization(slug: str | None) -> Organization:
