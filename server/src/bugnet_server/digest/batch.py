@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from bugnet_server.digest.grouping import grouping_key
@@ -86,8 +86,9 @@ def _write(prepared: list[Prepared]) -> list[Notification]:
     for issue_key, items in by_issue_key.items():
         issue = issues.get(issue_key)
         if issue is None:
-            issue = _new_issue(issue_key, items[0])
-            notifications.append(Notification("new", issue.id, items[0].row.event_id))
+            issue, created = _new_issue(issue_key, items[0])
+            if created:
+                notifications.append(Notification("new", issue.id, items[0].row.event_id))
         if _count_into(issue, items) == "regression":
             notifications.append(Notification("regression", issue.id, items[-1].row.event_id))
         touched.append((issue, items))
@@ -130,7 +131,9 @@ def _existing_issues(
     return found
 
 
-def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> Issue:
+def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> tuple[Issue, bool]:
+    """The issue for a key no issue had when the batch started: made now, or (when another
+    worker made it meanwhile) theirs. Returns it and whether this call created it."""
     project_id, version, key_hash = issue_key
     updated = Project.objects.filter(pk=project_id).update(next_short_id=F("next_short_id") + 1)
     assert updated == 1
@@ -150,9 +153,15 @@ def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> Issue:
         first_release=str(first.event.get("release") or "")[:200],
         last_release=str(first.event.get("release") or "")[:200],
     )
-    issue.save()
+    try:
+        with transaction.atomic():  # a savepoint: losing the race must not undo the batch
+            issue.save()
+    except IntegrityError:
+        existing = Issue.objects.get(project_id=project_id, grouping_version=version,
+                                     grouping_hash=key_hash)  # fmt: skip
+        return existing, False
     state.record_new(issue)
-    return issue
+    return issue, True
 
 
 def _count_into(issue: Issue, items: list[Prepared]) -> str | None:

@@ -49,10 +49,13 @@ def run_once(batch_size: int = BATCH_SIZE) -> list[Notification]:
 class DigestWorker(threading.Thread):
     """Digests until ``stop()``; then finishes the batch in hand and returns."""
 
-    def __init__(self, poll_interval: float = 0.2, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self, poll_interval: float = 0.2, batch_size: int = BATCH_SIZE, lease: float = LEASE_SECONDS
+    ) -> None:
         super().__init__(name="bugnet-digest", daemon=True)
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.lease = lease
         self._stopping = threading.Event()
         self.digested = 0
 
@@ -69,7 +72,7 @@ class DigestWorker(threading.Thread):
                         removed = retention.enforce()
                         if removed:
                             logger.info("retention removed %d events", removed)
-                    rows = claim(self.batch_size)
+                    rows = claim(self.batch_size, self.lease)
                     if rows:
                         digest_batch(rows)
                         self.digested += len(rows)

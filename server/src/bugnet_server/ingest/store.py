@@ -60,7 +60,7 @@ def store(
             QueuedEvent.objects.bulk_create(rows, ignore_conflicts=True)
         # In one order for every request: two envelopes counting the same categories in
         # opposite orders would otherwise lock each other's rows (a deadlock on PostgreSQL).
-        for (category, outcome), quantity in counts.items():
+        for (category, outcome), quantity in sorted(counts.items()):
             add_outcome(project, day, category, outcome, quantity)
 
 

@@ -16,9 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--poll", type=float, default=0.2, help="seconds between empty polls")
+        parser.add_argument("--batch", type=int, default=250, help="events per transaction")
+        parser.add_argument("--lease", type=float, default=120.0,
+                            help="seconds a claimed batch stays claimed if this worker dies")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
-        worker = DigestWorker(poll_interval=options["poll"])
+        worker = DigestWorker(options["poll"], options["batch"], options["lease"])
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: worker.stop())
         worker.start()

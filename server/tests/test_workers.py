@@ -1,0 +1,108 @@
+"""Several digest workers on PostgreSQL share one queue: no event is digested twice, and none
+is lost when a worker dies mid-batch (its lease runs out and another takes the rows)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import Server, free_port, server_env, wait_healthy
+from test_ingest import post
+
+EVENTS = 1500
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
+
+
+def send_all(server: Server, count: int) -> list[str]:
+    ids = [f"{index + 1:032x}" for index in range(count)]
+    headers = {"X-Sentry-Auth": f"Sentry sentry_key={server.public_key}, sentry_version=7",
+               "Content-Encoding": "gzip"}  # fmt: skip
+
+    def worker(part: list[str]) -> None:
+        for event_id in part:
+            # Seven issues (words, not numbers: numbers are normalized away by grouping).
+            message = "bug in " + WORDS[int(event_id, 16) % 7]
+            body = (json.dumps({"event_id": event_id}) + '\n{"type":"event"}\n'
+                    + json.dumps({"message": message, "level": "error"}) + "\n").encode()  # fmt: skip
+            assert (
+                post(server, f"/api/{server.project_id}/envelope/", gzip.compress(body), headers)[0]
+                == 200
+            )
+
+    threads = [threading.Thread(target=worker, args=(ids[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return ids
+
+
+def test_two_workers_share_the_queue_and_survive_one_dying(postgres_url: str, tmp_path: Path):
+    """One worker is killed with SIGKILL while digesting; every event ends up stored once and
+    the issue counters add up exactly."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = server_env(tmp_path, postgres_url, url)
+    web = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "serve", "--bind",
+                            f"127.0.0.1:{port}", "--no-digest"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        assert web.stdout is not None
+        dsn = ""
+        for line in web.stdout:
+            if "DSN:" in line:
+                dsn = line.split("DSN:", 1)[1].strip()
+            if line.startswith("serving on"):
+                break
+        threading.Thread(target=lambda: [None for _ in web.stdout], daemon=True).start()  # type: ignore[union-attr]
+        wait_healthy(url, web)
+        server = Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
+                        tmp_path, postgres_url, web, [])  # fmt: skip
+        ids = send_all(server, EVENTS)
+        digest = [
+            sys.executable,
+            "-m",
+            "bugnet_server.cli",
+            "digest",
+            "--batch",
+            "50",
+            "--lease",
+            "3",
+        ]
+        workers = [subprocess.Popen(digest, env=env, text=True) for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # kill one once both are digesting
+            if server.query("SELECT COUNT(*) FROM issues_event")[0][0] >= 200:
+                break
+            time.sleep(0.01)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if server.query("SELECT COUNT(*) FROM ingest_queuedevent")[0][0] == 0:
+                break
+            time.sleep(0.2)
+        stored = server.query("SELECT event_id FROM issues_event")
+        assert sorted(row[0] for row in stored) == ids
+        [(seen, issues)] = server.query("SELECT SUM(times_seen), COUNT(*) FROM issues_issue")
+        assert (int(seen), issues) == (EVENTS, 7)
+        [(tagged,)] = server.query("SELECT SUM(count) FROM issues_tagvalue WHERE key = 'level'")
+        assert int(tagged) == EVENTS
+    finally:
+        for process in [*workers, web]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if web.stdout is not None:
+            web.stdout.close()
