@@ -125,8 +125,12 @@ def _existing_issues(
         wanted[(project_id, version)].append(key_hash)
     found = {}
     for (project_id, version), hashes in wanted.items():
-        for issue in Issue.objects.filter(project_id=project_id, grouping_version=version,
-                                          grouping_hash__in=hashes):  # fmt: skip
+        # Locked until the batch commits: another worker adding to the same issue waits, then
+        # reads the counts this one wrote (else one of the two increments would be lost).
+        rows = Issue.objects.select_for_update().filter(
+            project_id=project_id, grouping_version=version, grouping_hash__in=hashes
+        )
+        for issue in rows.order_by("id"):
             found[(project_id, version, issue.grouping_hash)] = issue
     return found
 
@@ -157,8 +161,9 @@ def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> tuple[Issue,
         with transaction.atomic():  # a savepoint: losing the race must not undo the batch
             issue.save()
     except IntegrityError:
-        existing = Issue.objects.get(project_id=project_id, grouping_version=version,
-                                     grouping_hash=key_hash)  # fmt: skip
+        existing = Issue.objects.select_for_update().get(
+            project_id=project_id, grouping_version=version, grouping_hash=key_hash
+        )
         return existing, False
     state.record_new(issue)
     return issue, True
