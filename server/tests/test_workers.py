@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 from conftest import Server, free_port, server_env, wait_healthy
 from test_ingest import post
 
@@ -43,12 +48,28 @@ def send_all(server: Server, count: int) -> list[str]:
     return ids
 
 
-def test_two_workers_share_the_queue_and_survive_one_dying(postgres_url: str, tmp_path: Path):
+@pytest.fixture
+def own_database() -> Iterator[str]:
+    """A PostgreSQL database of this test's own (the first ``serve`` bootstraps it)."""
+    base = os.environ.get("BUGNET_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("BUGNET_TEST_DATABASE_URL is not set (this test needs PostgreSQL)")
+    import psycopg
+
+    name = f"bugnet_workers_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    yield urlsplit(base)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_two_workers_share_the_queue_and_survive_one_dying(own_database: str, tmp_path: Path):
     """One worker is killed with SIGKILL while digesting; every event ends up stored once and
     the issue counters add up exactly."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = server_env(tmp_path, postgres_url, url)
+    env = server_env(tmp_path, own_database, url)
     web = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "serve", "--bind",
                             f"127.0.0.1:{port}", "--no-digest"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -64,7 +85,7 @@ def test_two_workers_share_the_queue_and_survive_one_dying(postgres_url: str, tm
         threading.Thread(target=lambda: [None for _ in web.stdout], daemon=True).start()  # type: ignore[union-attr]
         wait_healthy(url, web)
         server = Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
-                        tmp_path, postgres_url, web, [])  # fmt: skip
+                        tmp_path, own_database, web, [])  # fmt: skip
         ids = send_all(server, EVENTS)
         digest = [
             sys.executable,
