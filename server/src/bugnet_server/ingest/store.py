@@ -26,7 +26,7 @@ def compress(data: bytes) -> bytes:
     return bytes(compressor.compress(data))
 
 
-def decompress(data: bytes) -> bytes:
+def decompress(data: bytes | memoryview) -> bytes:
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()

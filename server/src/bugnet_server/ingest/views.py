@@ -71,7 +71,9 @@ def _handle(request: HttpRequest, project_id: int, ingest: Any) -> HttpResponse:
     else:
         try:
             if request.method != "POST":
-                raise IngestError(405, f"{request.method[:20]} is not allowed here: use POST")
+                raise IngestError(
+                    405, f"{(request.method or '')[:20]} is not allowed here: use POST"
+                )
             response = ingest(request, project_id)
         except IngestError as exc:
             response = _json(exc.status, {"detail": exc.detail, "causes": []})

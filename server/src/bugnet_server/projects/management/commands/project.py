@@ -48,16 +48,16 @@ class Command(BaseCommand):
             self.stdout.write(f"created project {organization.slug}/{slug}")
             self.stdout.write(key.dsn)
             return
-        project = Project.objects.filter(organization=organization, slug=options["slug"]).first()
-        if project is None:
+        found = Project.objects.filter(organization=organization, slug=options["slug"]).first()
+        if found is None:
             raise CommandError(f"no project {options['slug']!r} in {organization.slug!r}")
         if options["action"] == "set":
-            self._set(project, options)
+            self._set(found, options)
             return
-        key = project.keys.filter(active=True).order_by("id").first()
-        if key is None:
-            raise CommandError(f"project {project} has no active key")
-        self.stdout.write(key.dsn)
+        active = found.keys.filter(active=True).order_by("id").first()
+        if active is None:
+            raise CommandError(f"project {found} has no active key")
+        self.stdout.write(active.dsn)
 
     def _set(self, project: Project, options: dict[str, Any]) -> None:
         limit = options["rate_limit"]
