@@ -160,3 +160,26 @@ def test_ignored_until_n_more_events_comes_back(server):
     assert api.get(f"/api/0/issues/{issue['id']}/")["status"] == "ignored"
     report(dsn, "shop@3.0", count=1)
     assert wait_status(api, issue["id"], "unresolved")["count"] == "4"
+
+
+def test_counts_are_appended_per_request_and_compacted_without_changing_totals(server):
+    slug, dsn, key = new_project(server)
+    project_id = dsn.rsplit("/", 1)[1]
+    session = '{"type":"session"}\n{"sid":"s","status":"ok","attrs":{"release":"r"}}\n'
+    for index in range(5):
+        body = envelope(f"{index + 500:032x}", extra_items=session)
+        assert send(server, project_id, key, body)[0] == 200
+    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
+    path = f"/api/0/projects/default/{slug}/stats/"
+    before = api.get(path)
+    compacted = server.bugnet(
+        "shell", "-c",
+        "from bugnet_server.digest.compaction import compact_outcomes; print(compact_outcomes())",
+    )  # fmt: skip
+    assert compacted.returncode == 0, compacted.stderr
+    rows = server.query(
+        "SELECT COUNT(*) FROM projects_outcome o JOIN projects_project p ON p.id = o.project_id "
+        "WHERE p.slug = %s", (slug,))  # fmt: skip
+    assert rows == [(2,)]  # one row per (day, category, outcome)
+    assert api.get(path) == before
+    assert {(r["category"], r["quantity"]) for r in before} == {("error", 5), ("session", 5)}

@@ -16,12 +16,14 @@ from django.db import close_old_connections, connection, transaction
 
 from bugnet_server.digest import retention
 from bugnet_server.digest.batch import Notification, digest_batch
+from bugnet_server.digest.compaction import compact_outcomes
 from bugnet_server.ingest.models import QueuedEvent
 
 logger = logging.getLogger("bugnet_server.digest")
 BATCH_SIZE = 250
 LEASE_SECONDS = 120.0
 RETENTION_INTERVAL = 300.0  # seconds between retention passes
+COMPACTION_INTERVAL = 60.0  # seconds between merges of the append-only count rows
 
 
 def claim(batch_size: int = BATCH_SIZE, lease: float = LEASE_SECONDS) -> list[QueuedEvent]:
@@ -64,6 +66,7 @@ class DigestWorker(threading.Thread):
 
     def run(self) -> None:
         next_retention = time.monotonic() + 5.0
+        next_compaction = time.monotonic() + COMPACTION_INTERVAL
         try:
             while not self._stopping.is_set():
                 try:
@@ -72,6 +75,9 @@ class DigestWorker(threading.Thread):
                         removed = retention.enforce()
                         if removed:
                             logger.info("retention removed %d events", removed)
+                    if time.monotonic() >= next_compaction:
+                        next_compaction = time.monotonic() + COMPACTION_INTERVAL
+                        compact_outcomes()
                     rows = claim(self.batch_size, self.lease)
                     if rows:
                         digest_batch(rows)

@@ -10,8 +10,7 @@ import datetime as dt
 import threading
 
 import zstandard
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 
 from bugnet_server.ingest.models import QueuedEvent
 from bugnet_server.projects.models import Outcome, Project
@@ -55,29 +54,13 @@ def store(
         for event_id, payload in events
     ]
     day = dt.datetime.fromtimestamp(received_at, dt.timezone.utc).date()
+    outcomes = [
+        Outcome(project=project, day=day, category=category, outcome=outcome, quantity=quantity)
+        for (category, outcome), quantity in counts.items()
+        if quantity
+    ]
     with transaction.atomic():
         if rows:
             QueuedEvent.objects.bulk_create(rows, ignore_conflicts=True)
-        # In one order for every request: two envelopes counting the same categories in
-        # opposite orders would otherwise lock each other's rows (a deadlock on PostgreSQL).
-        for (category, outcome), quantity in sorted(counts.items()):
-            add_outcome(project, day, category, outcome, quantity)
-
-
-def add_outcome(project: Project, day: dt.date, category: str, outcome: str, quantity: int) -> None:
-    """Add ``quantity`` to the day's count; call inside a transaction.
-
-    Two requests may both find no row and both insert: the loser's insert fails on the unique
-    constraint (PostgreSQL makes it wait for the winner's commit), and it adds to the winner's
-    row instead. An upsert that *sets* the quantity would silently drop the winner's count.
-    """
-    row = Outcome.objects.filter(project=project, day=day, category=category, outcome=outcome)
-    if row.update(quantity=F("quantity") + quantity):
-        return
-    try:
-        with transaction.atomic():  # a savepoint: the transaction survives a lost race
-            Outcome.objects.create(
-                project=project, day=day, category=category, outcome=outcome, quantity=quantity
-            )
-    except IntegrityError:
-        row.update(quantity=F("quantity") + quantity)
+        if outcomes:
+            Outcome.objects.bulk_create(outcomes)

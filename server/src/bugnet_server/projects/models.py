@@ -104,7 +104,11 @@ class ProjectKey(models.Model):
 class Outcome(models.Model):
     """What a project received, by day, data category and outcome: accepted (and stored or
     counted), rate_limited, or invalid. Sessions, client reports, transactions and check-ins
-    are counted here rather than stored."""
+    are counted here rather than stored.
+
+    Append-only: each ingest request adds its own rows (so concurrent requests never wait on
+    one shared counter row) and readers sum them; the digest worker now and then compacts a
+    day's rows into one (see ``digest/compaction.py``)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outcomes")
     day = models.DateField()
@@ -113,11 +117,7 @@ class Outcome(models.Model):
     quantity = models.PositiveBigIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "day", "category", "outcome"], name="one_outcome_row"
-            )
-        ]
+        indexes = [models.Index(fields=["project", "day"], name="outcome_by_day")]
 
 
 class KeyUsage(models.Model):
