@@ -32,6 +32,7 @@ UTC = dt.timezone.utc
 class Prepared:
     row: QueuedEvent
     event: dict[str, Any]
+    json: bytes  # the normalized event, serialized
     key: Any  # GroupingResult
     description: Any  # IssueDescription
     timestamp: dt.datetime
@@ -62,7 +63,8 @@ def prepare(row: QueuedEvent) -> Prepared:
     event = normalized.event
     timestamp = dt.datetime.fromtimestamp(float(event.get("timestamp") or row.received_at), UTC)
     received = dt.datetime.fromtimestamp(row.received_at, UTC)
-    return Prepared(row, event, grouping_key(event), describe(event), timestamp, received)
+    data = normalized.json or orjson.dumps(event)
+    return Prepared(row, event, data, grouping_key(event), describe(event), timestamp, received)
 
 
 def digest_batch(rows: list[QueuedEvent]) -> list[Notification]:
@@ -204,7 +206,7 @@ def _event_row(issue: Issue, item: Prepared) -> Event:
         level=str(event.get("level") or "error")[:16],
         release=str(event.get("release") or "")[:200],
         environment=str(event.get("environment") or "")[:64],
-        data=compress(orjson.dumps(event)),
+        data=compress(item.json),
     )
 
 

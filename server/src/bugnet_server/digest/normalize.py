@@ -51,6 +51,7 @@ class NormalizedEvent:
 
     event: dict[str, Any]
     errors: list[dict[str, Any]]
+    json: bytes = b""  # the event serialized, as stored (empty if the event was changed since)
 
 
 _SIMPLE_READERS: Final[dict[str, Reader]] = {
@@ -122,9 +123,9 @@ def normalize_event(
     for key in raw:
         if key not in _HANDLED and key not in _DROPPED_QUIETLY:
             errors.add("invalid_attribute", str(key))
-    finish_event(event, errors)
+    data = finish_event(event, errors)
     # Copied from the event, whose strings finish_event has made storable.
-    return NormalizedEvent(event, [dict(error) for error in event.get("errors", ())])
+    return NormalizedEvent(event, [dict(error) for error in event.get("errors", ())], data)
 
 
 def _with_current_names(raw: dict[str, Any]) -> dict[str, Any]:

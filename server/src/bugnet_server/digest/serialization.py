@@ -1,15 +1,16 @@
 """The last step before storage: every string storable, and the whole event within 1 MiB.
 
-Sizes are measured on ``json.dumps`` with its defaults (ASCII escapes, as Django's JSONField
-serializes), so the count of characters is the count of bytes of that text.
+Sizes are the bytes of the event's compact UTF-8 JSON (orjson), which is also what is stored:
+the bytes measured here are the bytes kept, so the digest serializes each event once.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
+
+import orjson
 
 from bugnet_server.digest.fields import ProcessingErrors, storable_text
 
@@ -19,31 +20,38 @@ _ESSENTIAL: Final = frozenset(
     {"event_id", "type", "timestamp", "received", "level", "platform", "logentry", "errors"}
 )
 _ERRORS_ROOM: Final = 4096
-# In escaped JSON, NUL and lone surrogates (which PostgreSQL rejects) show as \u0000 or \ud8xx..
-# \udfff; so do proper pairs, which only costs them a needless cleaning pass.
-_SUSPECT_ESCAPE: Final = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
-def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def dump(value: Any) -> bytes:
+    """Compact UTF-8 JSON (orjson; the standard library for integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8", "backslashreplace")
 
 
-def finish_event(event: dict[str, Any], errors: ProcessingErrors) -> None:
+def finish_event(event: dict[str, Any], errors: ProcessingErrors) -> bytes:
     """Make ``event`` storable and shed data until it fits ``MAX_EVENT_SIZE``: frame vars, then
     the oldest breadcrumbs, then ``extra``, then source context, then the largest remaining
-    fields. Each step that removes something records a ``too_large`` error."""
+    fields. Each step that removes something records a ``too_large`` error. Returns the event's
+    JSON, as stored."""
     _set_errors(event, errors)
-    text = dump(event)
-    if _SUSPECT_ESCAPE.search(text):
+    try:
+        data = orjson.dumps(event)
+        clean = b"\\u0000" not in data  # NUL, which PostgreSQL rejects in text
+    except TypeError:  # a lone surrogate (or an integer beyond 64 bits)
+        clean = False
+    if not clean:
         event.update(_storable(event))
-        text = dump(event)
-    size = len(text)
+        data = dump(event)
     for shed in _SHEDDERS:
-        if size <= MAX_EVENT_SIZE:
-            return
-        shed(event, errors, size - MAX_EVENT_SIZE)
+        if len(data) <= MAX_EVENT_SIZE:
+            return data
+        shed(event, errors, len(data) - MAX_EVENT_SIZE)
         _set_errors(event, errors)
-        size = len(dump(event))
+        data = dump(event)
+    return data
 
 
 def _set_errors(event: dict[str, Any], errors: ProcessingErrors) -> None:
