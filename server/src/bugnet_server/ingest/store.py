@@ -10,8 +10,8 @@ import datetime as dt
 import threading
 
 import zstandard
-from django.db import transaction
 
+from bugnet_server.ingest import group_commit
 from bugnet_server.ingest.models import QueuedEvent
 from bugnet_server.projects.models import Outcome, Project
 
@@ -59,8 +59,11 @@ def store(
         for (category, outcome), quantity in counts.items()
         if quantity
     ]
-    with transaction.atomic():
+
+    def write() -> None:
         if rows:
             QueuedEvent.objects.bulk_create(rows, ignore_conflicts=True)
         if outcomes:
             Outcome.objects.bulk_create(outcomes)
+
+    group_commit.run(write)
