@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Optional
 
@@ -146,7 +147,7 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], grace: float = 30.0
 # --------------------------------------------------------------------------- targets
 
 
-class Target:
+class Target(ABC):
     """A started server. Subclasses set ``port``, ``project``, ``key`` in ``start()``."""
 
     name = "target"
@@ -166,12 +167,13 @@ class Target:
         self.key = ""
         self.notes: list[str] = []
 
+    @abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the target's processes and wait until it accepts events."""
 
+    @abstractmethod
     def progress(self) -> tuple[int, int]:
         """(events digested, events still queued; -1 when the target does not say)."""
-        raise NotImplementedError
 
     def stop(self) -> None:
         stop_processes(self.processes)

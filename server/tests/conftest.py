@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,19 +87,29 @@ def wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 60) 
     raise RuntimeError("bugnet serve did not become healthy")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped afterwards (skips the test
+    when ``BUGNET_TEST_DATABASE_URL`` is not set)."""
     base = os.environ.get("BUGNET_TEST_DATABASE_URL")
     if not base:
         pytest.skip("BUGNET_TEST_DATABASE_URL is not set (PostgreSQL tests need a server)")
     import psycopg
 
-    name = f"bugnet_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as db:
         db.execute(f'CREATE DATABASE "{name}"')
-    yield urlsplit(base)._replace(path=f"/{name}").geturl()
-    with psycopg.connect(base, autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield urlsplit(base)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(base, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database("bugnet_test") as url:
+        yield url
 
 
 def start_server(data_dir: Path, database_url: str) -> Server:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, free_port, server_env, wait_healthy
+from conftest import Server, free_port, fresh_postgres_database, server_env, wait_healthy
 from test_ingest import post
 
 EVENTS = 1500
@@ -51,17 +48,8 @@ def send_all(server: Server, count: int) -> list[str]:
 @pytest.fixture
 def own_database() -> Iterator[str]:
     """A PostgreSQL database of this test's own (the first ``serve`` bootstraps it)."""
-    base = os.environ.get("BUGNET_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("BUGNET_TEST_DATABASE_URL is not set (this test needs PostgreSQL)")
-    import psycopg
-
-    name = f"bugnet_workers_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    yield urlsplit(base)._replace(path=f"/{name}").geturl()
-    with psycopg.connect(base, autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("bugnet_workers") as url:
+        yield url
 
 
 def test_two_workers_share_the_queue_and_survive_one_dying(own_database: str, tmp_path: Path):
