@@ -6,6 +6,7 @@ tests then also run against a fresh database created on that server and dropped 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -177,3 +178,16 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"the shared envelope fixtures are not at {FIXTURES}")
     return FIXTURES
+
+
+def fixture_event(name: str) -> dict[str, Any]:
+    """The event item of a captured envelope (line 1 header, then item header/payload pairs)."""
+    path = FIXTURES / f"{name}.envelope"
+    if not path.exists():
+        pytest.skip(f"the shared envelope fixtures are not at {FIXTURES}")
+    lines = path.read_bytes().split(b"\n")
+    for header, payload in zip(lines[1::2], lines[2::2]):
+        if json.loads(header).get("type") == "event":
+            event: dict[str, Any] = json.loads(payload)
+            return event
+    raise AssertionError(f"{name} has no event item")

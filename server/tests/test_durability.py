@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
-from conftest import free_port, server_env, wait_healthy
+from conftest import free_port, fresh_postgres_database, server_env, wait_healthy
 
 SENDERS = 16
 GRACEFUL_TIMEOUT = 30  # gunicorn's, as `bugnet serve` configures it
@@ -125,19 +125,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[P
     if request.param == "sqlite":
         yield data_dir, f"sqlite:///{data_dir / 'bugnet.sqlite3'}"
         return
-    base = os.environ.get("BUGNET_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("BUGNET_TEST_DATABASE_URL is not set (PostgreSQL tests need a server)")
-    import psycopg
-
-    name = f"bugnet_durability_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield data_dir, urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(base, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("bugnet_durability") as url:
+        yield data_dir, url
 
 
 def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -8,10 +8,10 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fixture_event
 
 from bugnet_server.digest import grouping
 from bugnet_server.digest.grouping import (
@@ -22,21 +22,7 @@ from bugnet_server.digest.grouping import (
     trim_native_function,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "envelopes"
 EMPTY_MD5 = hashlib.md5(b"").hexdigest()
-
-
-def fixture_event(name: str) -> dict[str, Any]:
-    """The event item of a captured envelope (line 1 header, then item header/payload pairs)."""
-    path = FIXTURES / f"{name}.envelope"
-    if not path.exists():
-        pytest.skip(f"the shared envelope fixtures are not at {FIXTURES}")
-    lines = path.read_bytes().split(b"\n")
-    for header, payload in zip(lines[1::2], lines[2::2]):
-        if json.loads(header).get("type") == "event":
-            event: dict[str, Any] = json.loads(payload)
-            return event
-    raise AssertionError(f"{name} has no event item")
 
 
 def frame(function: str, module: str = "app.orders", **fields: Any) -> dict[str, Any]:
