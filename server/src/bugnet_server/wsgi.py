@@ -1,41 +1,28 @@
 """The WSGI application (what ``bugnet serve`` runs under its HTTP server).
 
-Ingest requests (``/api/<id>/envelope/`` and ``/store/``) skip Django's middleware: sessions,
-logins, CSRF and messages mean nothing to an SDK, and on the hottest path they cost more than
-the ingest itself. Everything else goes through the full stack.
+Ingest requests (``/api/<id>/envelope/`` and ``/store/``) go to ``bugnet_server.ingest.app``, a
+plain WSGI app: sessions, logins, CSRF and URL routing mean nothing to an SDK, and on the
+hottest path they cost more than the ingest itself. Everything else goes through Django.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bugnet_server.settings")
 
-_INGEST_PATH = re.compile(r"^/*api/+[0-9]+/+(?:envelope|store)/*$")
+_django = get_wsgi_application()
 
+from bugnet_server.ingest.app import PATH, IngestApp  # noqa: E402  (needs Django set up)
 
-class IngestHandler(WSGIHandler):
-    """Django's WSGI handler with no middleware (URL routing, signals and views as usual)."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware: list[Any] = []
-        self._template_response_middleware: list[Any] = []
-        self._exception_middleware: list[Any] = []
-        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
-
-
-_full = get_wsgi_application()
-_ingest = IngestHandler()
+_ingest = IngestApp()
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    if _INGEST_PATH.match(environ.get("PATH_INFO", "")):
+    if PATH.fullmatch(environ.get("PATH_INFO", "")):
         return _ingest(environ, start_response)
-    return _full(environ, start_response)
+    return _django(environ, start_response)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from bugnet_server.ingest.errors import IngestError
-from bugnet_server.projects.models import Project, ProjectKey
+from bugnet_server.projects.models import ProjectKey
 
 CACHE_SECONDS = 10.0  # a deactivated key stops working within this time
 # What a key can look like (ours are 32 hex characters; Sentry's JS SDK allows \w+). Anything
@@ -19,7 +19,7 @@ _PLAUSIBLE_KEY = re.compile(r"[0-9A-Za-z_-]{1,64}")
 @dataclass(frozen=True)
 class KeyInfo:
     id: int
-    project: Project
+    project_id: int
     active: bool
     rate_limit_per_minute: int | None
 
@@ -36,15 +36,17 @@ def authorize(public_key: str, project_id: int) -> KeyInfo:
     with _lock:
         cached = _cache.get(public_key)
     if cached is None or cached[0] < now:
-        row = ProjectKey.objects.select_related("project").filter(public_key=public_key).first()
-        info = KeyInfo(row.id, row.project, row.active, row.rate_limit_per_minute) if row else None
+        row = ProjectKey.objects.filter(public_key=public_key).first()
+        info = (
+            KeyInfo(row.id, row.project_id, row.active, row.rate_limit_per_minute) if row else None
+        )
         with _lock:
             if len(_cache) > 10_000:
                 _cache.clear()
             _cache[public_key] = (now + CACHE_SECONDS, info)
     else:
         info = cached[1]
-    if info is None or not info.active or info.project.id != project_id:
+    if info is None or not info.active or info.project_id != project_id:
         raise IngestError(403, "event submission rejected with_reason: ProjectId")
     return info
 

@@ -1,0 +1,301 @@
+"""The ingest endpoints as a plain WSGI app: authenticate, bound, parse, store, answer.
+
+``/api/<id>/envelope/`` and ``/api/<id>/store/`` are the hottest paths of the server and an SDK
+needs none of what Django's request cycle gives a page (sessions, logins, CSRF, URL routing,
+request objects), so ``bugnet_server.wsgi`` hands them straight to ``IngestApp``, which reads
+the WSGI environ itself. Only the database connection is Django's.
+
+Every refusal is a 4xx with a JSON ``detail`` saying what was wrong; the 200 comes only after
+the events are committed (see ``store.py``). Digesting happens later, in the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from django.db import connection
+
+from bugnet_server.ingest import auth, body, envelopes, keys, rate_limits, store
+from bugnet_server.ingest.errors import IngestError
+
+logger = logging.getLogger("bugnet_server.ingest")
+
+RAW_LIMIT = 40 * 1024 * 1024  # bytes on the wire
+ENVELOPE_LIMIT = 200 * 1024 * 1024  # decompressed, as Relay
+STORE_RAW_LIMIT = 200 * 1024  # the legacy store endpoint's limits, as Relay
+STORE_LIMIT = 1024 * 1024
+BODY_STALL = 30.0  # seconds a body may pause between two reads
+CORS_HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    (
+        "Access-Control-Allow-Headers",
+        "x-sentry-auth, x-requested-with, x-forwarded-for, origin, referer, accept, "
+        "content-type, authentication, authorization, content-encoding, transfer-encoding, "
+        "sentry-trace, baggage",
+    ),
+    ("Access-Control-Expose-Headers", "x-sentry-error, x-sentry-rate-limits, retry-after"),
+    ("Access-Control-Max-Age", "3600"),
+]
+# Relay tolerates a missing trailing slash and doubled slashes; so do we. [0-9], not \d: a
+# Unicode digit (U+0661, Arabic-Indic one) is not a project id.
+PATH = re.compile(r"/*api/+([^/]+)/+(envelope|store)/*")
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
+
+
+class Request:
+    """What ingest reads of a WSGI request."""
+
+    __slots__ = ("environ", "headers", "query")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self.headers = EnvironHeaders(environ)
+        query = environ.get("QUERY_STRING", "")
+        self.query = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+
+    @property
+    def content_type(self) -> str:
+        return str(self.environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """Request headers by their HTTP name (``X-Sentry-Auth``), read from the WSGI environ."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._environ = environ
+
+    @staticmethod
+    def _key(name: str) -> str:
+        key = name.upper().replace("-", "_")
+        return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+    def __getitem__(self, name: str) -> str:
+        return str(self._environ[self._key(name)])
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._environ:
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").title()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class IngestApp:
+    """The WSGI app for ``PATH``; anything it cannot handle is a JSON 4xx (503 if the database
+    fails), never an unanswered request."""
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "")
+        try:
+            if method == "OPTIONS":
+                status, headers, content = 200, [], b""
+            else:
+                status, headers, content = self._dispatch(environ, method)
+        except IngestError as exc:
+            status, headers, content = _refusal(exc)
+        except Exception:
+            logger.exception("ingest failed")
+            status, headers, content = _json(
+                503, {"detail": "the server could not store this now; retry later", "causes": []}
+            )
+            headers.append(("Retry-After", "10"))
+        finally:
+            # What Django does at the end of each request: drop a connection that broke.
+            connection.close_if_unusable_or_obsolete()
+        headers += CORS_HEADERS
+        headers.append(("Content-Length", str(len(content))))
+        start_response(_STATUS_LINES.get(status, f"{status} Unknown"), headers)
+        return [content]
+
+    def _dispatch(self, environ: dict[str, Any], method: str) -> tuple[int, Headers, bytes]:
+        match = PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None:  # wsgi.py sends only matching paths; answer sensibly anyway
+            raise IngestError(404, "not an ingest URL: use /api/<project id>/envelope/")
+        raw_id, endpoint = match.groups()
+        if method != "POST":
+            raise IngestError(405, f"{method[:20]} is not allowed here: use POST")
+        if not (raw_id.isascii() and raw_id.isdigit()):
+            raise IngestError(400, f"the project id {raw_id[:64]!r} in the URL is not a number")
+        request = Request(environ)
+        if endpoint == "envelope" or request.content_type == "application/x-sentry-envelope":
+            return _ingest_envelope(request, int(raw_id))
+        return _ingest_store(request, int(raw_id))
+
+
+def _refusal(exc: IngestError) -> tuple[int, Headers, bytes]:
+    status, headers, content = _json(exc.status, {"detail": exc.detail, "causes": []})
+    # A header value is latin-1 and one line: keep what the reason can say within that.
+    reason = exc.detail[:200].encode("latin-1", "replace").decode("latin-1")
+    headers.append(("X-Sentry-Error", "".join(c if c.isprintable() else "?" for c in reason)))
+    if exc.status == 429:
+        seconds = getattr(exc, "retry_after", 60)
+        headers.append(("Retry-After", str(seconds)))
+        headers.append(("X-Sentry-Rate-Limits", f"{seconds}:error;default;security:key:key_quota"))
+    return status, headers, content
+
+
+def _json(status: int, payload: object) -> tuple[int, Headers, bytes]:
+    return status, [("Content-Type", "application/json")], orjson.dumps(payload)
+
+
+def _body(request: Request, raw_limit: int, limit: int) -> Iterator[bytes]:
+    environ = request.environ
+    length_header = environ.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(length_header) if length_header else None
+    except ValueError:
+        raise IngestError(400, f"invalid Content-Length {length_header[:64]!r}") from None
+    if length is not None and length < 0:
+        raise IngestError(400, "negative Content-Length")
+    _limit_stalls(environ)
+    raw = body.raw_chunks(environ["wsgi.input"], length, raw_limit)
+    return body.decompressed(raw, environ.get("HTTP_CONTENT_ENCODING", ""), limit)
+
+
+def _limit_stalls(environ: dict[str, Any]) -> None:
+    """Let a read of the body wait at most BODY_STALL seconds (then: 408).
+
+    gunicorn reads bodies with no timeout at all, so every client that stops sending mid-body
+    (a lying Content-Length, a dropped mobile link) would hold a worker thread for good, and a
+    handful of them would stop the server. Its socket is the only place to set one.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(BODY_STALL)
+
+
+def _ingest_envelope(request: Request, project_id: int) -> tuple[int, Headers, bytes]:
+    received_at = time.time()
+    credentials = auth.credentials(request.headers, request.query)
+    parsed = envelopes.read_envelope(_body(request, RAW_LIMIT, ENVELOPE_LIMIT))
+    dsn = parsed.headers.get("dsn")
+    if isinstance(dsn, str) and dsn:
+        from_dsn = auth.credentials_from_dsn(dsn, project_id)
+        if credentials is not None and credentials.public_key != from_dsn.public_key:
+            raise IngestError(400, "the envelope's dsn header names another key than the request")
+        credentials = credentials or from_dsn
+    if credentials is None:
+        raise IngestError(
+            403, "missing authorization: send X-Sentry-Auth, sentry_key= or a dsn header"
+        )
+    key = keys.authorize(credentials.public_key, project_id)
+    header_id = parsed.headers.get("event_id")
+    events = []
+    for index, (_headers, payload) in enumerate(parsed.events):
+        event = _event_object(payload, f"event item {index}")
+        events.append((_event_id(header_id if index == 0 else None, event), payload))
+    counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
+    _check_rate_limit(key, counts, len(events), received_at)
+    store.store(
+        key.project_id,
+        events,
+        counts,
+        received_at=received_at,
+        sent_at=_sent_at(parsed.headers.get("sent_at")),
+        client_ip=_client_ip(request),
+    )
+    return _json(200, {"id": events[0][0]} if events else {})
+
+
+def _ingest_store(request: Request, project_id: int) -> tuple[int, Headers, bytes]:
+    received_at = time.time()
+    credentials = auth.credentials(request.headers, request.query)
+    if credentials is None:
+        raise IngestError(401, "missing authorization: send X-Sentry-Auth or sentry_key=")
+    key = keys.authorize(credentials.public_key, project_id)
+    payload = b"".join(_body(request, STORE_RAW_LIMIT, STORE_LIMIT))
+    payload = _maybe_base64_zlib(payload)
+    event = _event_object(payload, "the event")
+    event_id = _event_id(None, event)
+    counts = {("error", "accepted"): 1}
+    _check_rate_limit(key, counts, 1, received_at)
+    store.store(key.project_id, [(event_id, payload)], counts, received_at=received_at,
+                sent_at="", client_ip=_client_ip(request))  # fmt: skip
+    return _json(200, {"id": event_id})
+
+
+def _sent_at(value: object) -> str:
+    """The envelope's ``sent_at`` if it can be a timestamp; "" (unknown) otherwise.
+
+    It is only a hint for clock-drift correction, so a bad one is dropped rather than refused;
+    a NUL byte in it would make PostgreSQL refuse the row.
+    """
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+        return value
+    return ""
+
+
+def _maybe_base64_zlib(payload: bytes) -> bytes:
+    """Old SDKs post base64(zlib(json)) with no Content-Encoding."""
+    stripped = payload.lstrip()
+    if not stripped or stripped[:1] in (b"{", b"["):
+        return payload
+    try:
+        decoded = base64.b64decode(stripped, validate=True)
+        out = zlib.decompressobj()
+        data = out.decompress(decoded, STORE_LIMIT + 1)
+    except (binascii.Error, zlib.error, ValueError):
+        return payload  # not that encoding: the JSON check will say what is wrong
+    if len(data) > STORE_LIMIT:
+        raise IngestError(413, f"the decompressed event is over {STORE_LIMIT} bytes")
+    return data
+
+
+def _event_object(payload: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise IngestError(400, f"{what} must be a JSON object")
+    return value
+
+
+def _event_id(header_id: object, event: dict[str, Any]) -> str:
+    candidate = header_id if isinstance(header_id, str) and header_id else event.get("event_id")
+    if candidate is None or candidate == "":
+        from bugnet._ids import new_event_id
+
+        return new_event_id()
+    text = str(candidate).replace("-", "").lower()
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise IngestError(400, f"invalid event_id {str(candidate)[:64]!r}: use 32 hex characters")
+    return text
+
+
+def _check_rate_limit(
+    key: keys.KeyInfo, counts: dict[tuple[str, str], int], events: int, now: float
+) -> None:
+    if not key.rate_limit_per_minute or not events:
+        return
+    wait = rate_limits.take(key.id, key.rate_limit_per_minute, events, now)
+    if wait:
+        store.store(key.project_id, [], {("error", "rate_limited"): events}, received_at=now,
+                    sent_at="", client_ip=None)  # fmt: skip
+        error = IngestError(
+            429, f"this key is limited to {key.rate_limit_per_minute} events a minute"
+        )
+        error.retry_after = wait  # type: ignore[attr-defined]
+        raise error
+
+
+def _client_ip(request: Request) -> str | None:
+    value = request.environ.get("REMOTE_ADDR")
+    return str(value) if value else None
