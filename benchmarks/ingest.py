@@ -42,7 +42,8 @@ Targets (each started fresh, one after the other, in its own scratch directory):
 - null sink: ``ingest_sink.py``, a ``ThreadingHTTPServer`` process that reads the body and
   answers 200: the ceiling of this harness on this machine;
 - Bugnet SQLite / PostgreSQL: ``bugnet serve`` (migrate, bootstrap, gunicorn gthread with its
-  default workers and threads, the digest child), on a fresh data dir; for PostgreSQL on a fresh
+  default workers and threads, a digest thread in each worker, so the workers' CPU includes
+  the digest's), on a fresh data dir; for PostgreSQL on a fresh
   database that is dropped afterwards;
 - Bugsink 2.6.1: ``ingest_bugsink_settings.py`` (quotas raised, no phone-home), migrated and
   set up without prompts, gunicorn with its Docker image's workers (sync, ``min(cores, 4)``)

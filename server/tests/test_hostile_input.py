@@ -4,7 +4,7 @@ Hundreds of requests an SDK would never send on purpose (truncated envelopes, ly
 invalid JSON and UTF-8, bad keys, huge headers, decompression bombs, 10 MB bodies, lying
 Content-Length, broken chunked framing...) are sent over raw sockets, so that nothing in the
 client tidies them up. None may get a 5xx or a traceback; each refusal must carry a JSON
-``detail`` (except the few that gunicorn refuses before Django sees them); and afterwards the
+``detail`` (also those that gunicorn refuses before the app sees them); and afterwards the
 server must still be healthy, small, and accepting events.
 """
 
@@ -128,9 +128,9 @@ def refused(status: int | None = None, says: str = "") -> Expect:
 
 ACCEPTED = Expect(frozenset({200}))
 ANSWERED = Expect(frozenset({200}) | ANY_4XX)  # valid or not: never a 5xx, never silence
-# Refused by gunicorn before Django runs (request line, header limits, framing): a 4xx with a
-# plain-text reason; the ingest view never sees these requests.
-FRONT_DOOR = Expect(ANY_4XX, detail=False)
+# Refused by gunicorn before the app runs (request line, header limits, framing): a 4xx with a
+# JSON detail all the same (bugnet_server.runtime.httpd gives gunicorn's refusals our form).
+FRONT_DOOR = Expect(ANY_4XX)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Ingest requests (``/api/<id>/envelope/`` and ``/store/``) go to ``bugnet_server.ingest.app``, a
 plain WSGI app: sessions, logins, CSRF and URL routing mean nothing to an SDK, and on the
-hottest path they cost more than the ingest itself. Everything else goes through Django.
+hottest path they cost more than the ingest itself. So does ``/_health/``. Everything else
+goes through Django.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bugnet_server.settings")
 
 _django = get_wsgi_application()
 
-from bugnet_server.ingest.app import PATH, IngestApp  # noqa: E402  (needs Django set up)
+# These need Django set up.
+from bugnet_server.ingest.app import PATH, IngestApp  # noqa: E402
+from bugnet_server.runtime import health  # noqa: E402
 
 _ingest = IngestApp()
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    if PATH.fullmatch(environ.get("PATH_INFO", "")):
+    path = environ.get("PATH_INFO", "")
+    if PATH.fullmatch(path):
         return _ingest(environ, start_response)
+    if path in health.PATHS:
+        return health.health(environ, start_response)
     return _django(environ, start_response)

@@ -16,17 +16,29 @@ from django.db import connection, transaction
 
 
 class _Ticket:
-    __slots__ = ("done", "error", "work")
+    __slots__ = ("_wake", "done", "error", "work")
 
     def __init__(self, work: Callable[[], None]) -> None:
         self.work = work
         self.done = False
         self.error: BaseException | None = None
+        self._wake = threading.Lock()
+        self._wake.acquire()
+
+    def wait(self) -> None:
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        self._wake.release()
 
 
 class GroupCommit:
+    """One leader at a time commits for everyone waiting; each waiter is woken only for its own
+    ticket (done, or its turn to lead), never all of them for every commit: with dozens of
+    request threads, waking them all to check was most of the CPU the waiting cost."""
+
     def __init__(self, max_batch: int = 64) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[_Ticket] = []
         self._leading = False
         self.max_batch = max_batch
@@ -34,27 +46,34 @@ class GroupCommit:
     def run(self, work: Callable[[], None]) -> None:
         """Run ``work`` (database writes) in a shared transaction; return once it committed."""
         ticket = _Ticket(work)
-        with self._cond:
+        with self._lock:
             self._pending.append(ticket)
-        while True:
-            with self._cond:
-                while not ticket.done and self._leading:
-                    self._cond.wait()
-                if ticket.done:
-                    break
-                self._leading = True
-                batch, self._pending = (
-                    self._pending[: self.max_batch],
-                    self._pending[self.max_batch :],
-                )
-            try:
-                self._commit(batch)
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
+            follow, self._leading = self._leading, True
+        if follow:
+            ticket.wait()  # until done, or until handed the lead
+        if not ticket.done:
+            self._lead(ticket)
         if ticket.error is not None:
             raise ticket.error
+
+    def _lead(self, ticket: _Ticket) -> None:
+        try:
+            while not ticket.done:  # our own ticket is first in line: one round, as a rule
+                with self._lock:
+                    batch = self._pending[: self.max_batch]
+                    del self._pending[: self.max_batch]
+                try:
+                    self._commit(batch)
+                finally:
+                    for other in batch:
+                        if other is not ticket:
+                            other.wake()
+        finally:
+            with self._lock:  # hand the lead to the next in line, if any
+                if self._pending:
+                    self._pending[0].wake()
+                else:
+                    self._leading = False
 
     def _commit(self, batch: list[_Ticket]) -> None:
         failure: BaseException | None = None
