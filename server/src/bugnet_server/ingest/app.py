@@ -103,6 +103,7 @@ class IngestApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
+        headers: Headers
         try:
             if method == "OPTIONS":
                 status, headers, content = 200, [], b""
