@@ -14,13 +14,9 @@ import pytest
 from conftest import fixture_event
 
 from bugnet_server.digest import grouping
-from bugnet_server.digest.grouping import (
-    GROUPING_VERSION,
-    GroupingResult,
-    grouping_key,
-    normalize_message,
-    trim_native_function,
-)
+from bugnet_server.digest.frames import trim_native_function
+from bugnet_server.digest.grouping import GROUPING_VERSION, GroupingResult, grouping_key
+from bugnet_server.digest.message_templates import normalize_message
 
 EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 

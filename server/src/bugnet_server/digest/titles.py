@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bugnet_server.digest.grouping import (
+from bugnet_server.digest.accessors import (
     crash_frame,
     event_level,
     last_exception,
