@@ -567,7 +567,7 @@ def test_http_client_imported_after_init_is_seen(tmp_path, web_server):
 def test_enabled_integrations_are_listed_in_the_event():
     with capture_events() as events:
         bugnet.capture_message("hi")
-    assert events[0]["sdk"]["integrations"] == sorted([*DEFAULTS, "asyncio"])
+    assert events[0]["sdk"]["integrations"] == sorted([*DEFAULTS, *imported_frameworks()])
 
 
 def test_default_integrations_false_disables_all_of_them(thread_excepthook):
@@ -609,8 +609,14 @@ def test_disabled_integrations_turns_one_off(disabled):
         bugnet.capture_message("only")
     assert [e["message"] for e in events] == ["only"]
     assert events[0]["sdk"]["integrations"] == sorted(
-        [*(i for i in DEFAULTS if i != "logging"), "asyncio"]
+        [*(i for i in DEFAULTS if i != "logging"), *imported_frameworks()]
     )
+
+
+def imported_frameworks() -> list[str]:
+    """The auto-enabling integrations whose framework this test process has imported (pytest
+    imports asyncio; test_flask.py imports Flask)."""
+    return ["asyncio"] + (["flask"] if "flask" in sys.modules else [])
 
 
 def test_reset_restores_every_patched_original():

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 
 _originals: list[tuple[Any, str, Any, bool]] = []
+_undo_callbacks: list[Callable[[], None]] = []
 
 
 def patch(owner: Any, name: str, replacement: Any) -> Any:
@@ -21,7 +22,14 @@ def patch(owner: Any, name: str, replacement: Any) -> Any:
     return original
 
 
+def on_undo(callback: Callable[[], None]) -> None:
+    """Run ``callback`` at :func:`undo_all` (to disconnect a signal receiver, say)."""
+    _undo_callbacks.append(callback)
+
+
 def undo_all() -> None:
+    while _undo_callbacks:
+        _undo_callbacks.pop()()
     while _originals:
         owner, name, original, had_own = _originals.pop()
         if had_own:

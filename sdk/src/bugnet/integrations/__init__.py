@@ -52,6 +52,7 @@ DEFAULT_INTEGRATIONS = [
 # (watched module, integration module, class name).
 AUTO_INTEGRATIONS = [
     ("asyncio", "bugnet.integrations.asyncio", "AsyncioIntegration"),
+    ("flask", "bugnet.integrations.flask", "FlaskIntegration"),
 ]
 
 
