@@ -187,3 +187,59 @@ def test_openapi_document_describes_the_api(server):
         spec = json.loads(response.read())
     assert spec["openapi"].startswith("3.")
     assert "/api/0/projects/{org}/{project}/issues/" in spec["paths"]
+
+
+FLASK_APP = """
+import logging, sys, threading, urllib.error, urllib.request
+import bugnet, flask
+from werkzeug.serving import make_server
+bugnet.init(sys.argv[1], release="web@2.0", spool_dir=None)
+app = flask.Flask("shop_web")
+log = logging.getLogger("shop_web.checkout")
+log.setLevel(logging.INFO)
+
+@app.route("/checkout/<int:cart>")
+def checkout(cart):
+    log.info("pricing cart %s", cart)
+    discount = 0
+    return str(100 / discount)
+
+server = make_server("127.0.0.1", 0, app, threaded=True)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/checkout/7?coupon=SPRING", timeout=10)
+except urllib.error.HTTPError as exc:
+    print("status", exc.code)
+server.shutdown()
+bugnet.flush(10)
+"""
+
+
+def test_a_flask_app_error_arrives_with_its_request_and_breadcrumbs(server, admin_api):
+    """A real Flask app served over HTTP, with ``bugnet.init(dsn)`` pointed at the server: the
+    500 becomes an issue whose event carries the request and the logs before it."""
+    name = f"Web {time.monotonic_ns()}"
+    dsn = last_line(server.bugnet("project", "create", name))
+    slug = name.lower().replace(" ", "-")
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(FLASK_APP), dsn],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert last_line(run) == "status 500", run.stderr
+    deadline = time.monotonic() + 30
+    issues: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not issues:
+        issues = admin_api.get(f"/api/0/projects/default/{slug}/issues/?query=")
+        time.sleep(0.2)
+    assert len(issues) == 1
+    assert issues[0]["title"] == "ZeroDivisionError: division by zero"
+    event = admin_api.get(f"/api/0/issues/{issues[0]['id']}/events/latest/")
+    request = event["request"]
+    assert request["method"] == "GET"
+    assert request["url"].endswith("/checkout/7")
+    assert request["query_string"] in ("coupon=SPRING", [["coupon", "SPRING"]])
+    assert event["transaction"] == "checkout"
+    exception = event["exception"]["values"][-1]
+    assert exception["mechanism"]["type"] == "flask"
+    assert exception["mechanism"]["handled"] is False
+    assert exception["stacktrace"]["frames"][-1]["vars"]["discount"] == "0"
+    crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
+    assert "pricing cart 7" in crumbs
