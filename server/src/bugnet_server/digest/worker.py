@@ -14,7 +14,7 @@ import time
 
 from django.db import close_old_connections, connection, transaction
 
-from bugnet_server.digest import retention
+from bugnet_server.digest import partitions, retention
 from bugnet_server.digest.batch import Notification, digest_batch
 from bugnet_server.digest.compaction import compact_outcomes
 from bugnet_server.ingest.models import QueuedEvent
@@ -88,6 +88,7 @@ class DigestWorker(threading.Thread):
         self._stopping.set()
 
     def run(self) -> None:
+        partitions.ensure_partitions()
         next_retention = time.monotonic() + 5.0
         next_compaction = time.monotonic() + COMPACTION_INTERVAL
         try:
