@@ -95,7 +95,9 @@ def cmd_test(extra: list[str]) -> None:
     if old is None:
         print(f"SDK compatibility run skipped: no working {OLDEST_SDK_PYTHON} on this machine")
     else:
-        old_python = ensure_venv(ROOT / ".venv-py39", old, ["pytest>=8.0", "-e", str(ROOT / "sdk")])
+        old_python = ensure_venv(
+            ROOT / ".venv-py39", old, ["pytest>=8.0", "-e", f"{ROOT / 'sdk'}[test-frameworks]"]
+        )
         run(str(old_python), "-m", "pytest", "-q", *extra, cwd=ROOT / "sdk")
 
 
