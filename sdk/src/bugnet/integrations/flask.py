@@ -71,8 +71,7 @@ class FlaskIntegration(Integration):
                     if status is None and isinstance(response, tuple) and len(response) > 1:
                         status = response[1]
                     if not isinstance(status, int) or status >= 500:
-                        report(sys.exc_info() if sys.exc_info()[1] is e else
-                               (type(e), e, e.__traceback__), "flask")  # fmt: skip
+                        report((type(e), e, e.__traceback__), "flask")
             return response
 
         _patching.patch(flask.Flask, "__call__", __call__)

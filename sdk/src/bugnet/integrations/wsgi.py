@@ -86,39 +86,37 @@ class _ScopedResponse:
     """The app's response iterable, iterated with the request's scopes active, reporting an
     exception raised while streaming, and closed as PEP 3333 asks."""
 
-    __slots__ = ("_iterator", "_mechanism", "_response", "_scopes")
+    __slots__ = ("_mechanism", "_response", "_scopes")
 
     def __init__(self, response: Any, scopes: tuple[Any, Any], mechanism: str) -> None:
         self._response = response
         self._scopes = scopes
         self._mechanism = mechanism
-        self._iterator: Optional[Iterator[bytes]] = None
 
     def __iter__(self) -> Iterator[bytes]:
+        iterator = self._step(iter, self._response)
+        while True:
+            try:
+                chunk = self._step(next, iterator)
+            except StopIteration:
+                return
+            yield chunk
+
+    def _step(self, function: Callable[[Any], Any], argument: Any) -> Any:
+        """``function(argument)`` with the request's scopes active; what it raises (but the
+        end of the iteration) is reported."""
         iso_token = _scope._isolation_var.set(self._scopes[0])
         cur_token = _scope._current_var.set(self._scopes[1])
         try:
-            iterator = iter(self._response)
+            return function(argument)
+        except StopIteration:
+            raise
         except BaseException:
             report(sys.exc_info(), self._mechanism)
             raise
         finally:
             _scope._current_var.reset(cur_token)
             _scope._isolation_var.reset(iso_token)
-        while True:
-            iso_token = _scope._isolation_var.set(self._scopes[0])
-            cur_token = _scope._current_var.set(self._scopes[1])
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                return
-            except BaseException:
-                report(sys.exc_info(), self._mechanism)
-                raise
-            finally:
-                _scope._current_var.reset(cur_token)
-                _scope._isolation_var.reset(iso_token)
-            yield chunk
 
     def close(self) -> None:
         close = getattr(self._response, "close", None)

@@ -20,7 +20,7 @@ from bugnet_server.digest.grouping import grouping_key
 from bugnet_server.digest.normalize import normalize_event
 from bugnet_server.digest.titles import describe
 from bugnet_server.ingest.models import QueuedEvent
-from bugnet_server.ingest.store import compress, decompress
+from bugnet_server.ingest.store import compress, decompress, insert_sql
 from bugnet_server.issues import state
 from bugnet_server.issues.models import Event, HourlyCount, Issue, TagValue
 from bugnet_server.projects.models import Project
@@ -214,11 +214,8 @@ def _insert_events(rows: list[tuple[Any, ...]]) -> None:
     """Plain SQL: for a batch of events, ``bulk_create`` spent more building the statement."""
     if not rows:
         return
-    table = connection.ops.quote_name(Event._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} (project_id, issue_id, event_id, timestamp, received, level, "
-        '"release", environment, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)'
-    )
+    sql = insert_sql(Event, "project_id, issue_id, event_id, timestamp, received, level, "
+                            "release, environment, data")  # fmt: skip
     with connection.cursor() as cursor:
         cursor.executemany(sql, [_adapt(row) for row in rows])
 

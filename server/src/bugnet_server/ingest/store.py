@@ -71,7 +71,8 @@ def store(
     group_commit.run(write)
 
 
-def _insert(model: type[Model], columns: str, conflict: str = "") -> str:
+def insert_sql(model: type[Model], columns: str, conflict: str = "") -> str:
+    """``INSERT INTO <model's table> (columns) VALUES (%s, ...)<conflict>``, names quoted."""
     names = [name.strip() for name in columns.split(",")]
     quote = connection.ops.quote_name
     return (
@@ -80,9 +81,9 @@ def _insert(model: type[Model], columns: str, conflict: str = "") -> str:
     )
 
 
-_INSERT_EVENT = _insert(
+_INSERT_EVENT = insert_sql(
     QueuedEvent,
     "project_id, event_id, received_at, sent_at, client_ip, payload, claimed_until",
     " ON CONFLICT DO NOTHING",  # the same event id again: stored once
 )
-_INSERT_OUTCOME = _insert(Outcome, "project_id, day, category, outcome, quantity")
+_INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, quantity")
