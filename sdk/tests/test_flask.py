@@ -143,6 +143,36 @@ def test_http_errors_below_500_are_not_reported(app: flask.Flask) -> None:
     assert events == []
 
 
+def test_failed_request_status_codes_widens_what_is_reported() -> None:
+    integration = FlaskIntegration(failed_request_status_codes={403, *range(500, 600)})
+    with capture_events(integrations=[integration]) as events:
+        app = make_app()
+
+        @app.route("/teapot")
+        def teapot() -> str:
+            flask.abort(500)
+
+        client = app.test_client()
+        assert client.get("/nowhere").status_code == 404
+        assert client.get("/forbidden").status_code == 403
+        assert client.get("/teapot").status_code == 500
+    assert [e["exception"]["values"][-1]["type"] for e in events] == [
+        "Forbidden",
+        "InternalServerError",
+    ]
+    assert events[0]["transaction"] == "forbidden"
+
+
+def test_failed_request_status_codes_is_checked() -> None:
+    integration = FlaskIntegration(failed_request_status_codes=[403, range(500, 599)])
+    assert integration.failed_request_status_codes == {403, *range(500, 599)}
+    assert FlaskIntegration(failed_request_status_codes=set()).failed_request_status_codes == set()
+    with pytest.raises(TypeError, match="failed_request_status_codes"):
+        FlaskIntegration(failed_request_status_codes="500")
+    with pytest.raises(TypeError, match="not a status code"):
+        FlaskIntegration(failed_request_status_codes={"500"})
+
+
 def test_blueprints_and_url_transaction_style() -> None:
     with capture_events(integrations=[FlaskIntegration(transaction_style="url")]) as events:
         make_app().test_client().get("/shop/cart/blue")

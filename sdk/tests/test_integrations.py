@@ -615,8 +615,10 @@ def test_disabled_integrations_turns_one_off(disabled):
 
 def imported_frameworks() -> list[str]:
     """The auto-enabling integrations whose framework this test process has imported (pytest
-    imports asyncio; test_flask.py imports Flask)."""
-    return ["asyncio"] + (["flask"] if "flask" in sys.modules else [])
+    imports asyncio; test_flask.py imports Flask, and so on)."""
+    from bugnet.integrations import AUTO_INTEGRATIONS, _load
+
+    return [_load(m, n).identifier for watched, m, n in AUTO_INTEGRATIONS if watched in sys.modules]
 
 
 def test_reset_restores_every_patched_original():

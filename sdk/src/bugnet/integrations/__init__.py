@@ -53,6 +53,10 @@ DEFAULT_INTEGRATIONS = [
 AUTO_INTEGRATIONS = [
     ("asyncio", "bugnet.integrations.asyncio", "AsyncioIntegration"),
     ("flask", "bugnet.integrations.flask", "FlaskIntegration"),
+    ("django", "bugnet.integrations.django", "DjangoIntegration"),
+    ("celery", "bugnet.integrations.celery", "CeleryIntegration"),
+    ("starlette", "bugnet.integrations.starlette", "StarletteIntegration"),
+    ("fastapi", "bugnet.integrations.fastapi", "FastApiIntegration"),
 ]
 
 

@@ -17,6 +17,7 @@ import sys
 from bugnet import _api, _patching, _scope
 from bugnet._guard import capture_internal_exceptions
 from bugnet.integrations import Integration
+from bugnet.integrations._web import failed_status_codes
 from bugnet.integrations.wsgi import report, run_request
 
 try:
@@ -41,12 +42,15 @@ TRANSACTION_STYLES = ("endpoint", "url")
 class FlaskIntegration(Integration):
     identifier = "flask"
 
-    def __init__(self, transaction_style: str = "endpoint") -> None:
+    def __init__(
+        self, transaction_style: str = "endpoint", failed_request_status_codes: Any = None
+    ) -> None:
         if transaction_style not in TRANSACTION_STYLES:
             raise ValueError(
                 f"transaction_style must be one of {TRANSACTION_STYLES}, not {transaction_style!r}"
             )
         self.transaction_style = transaction_style
+        self.failed_request_status_codes = failed_status_codes(failed_request_status_codes)
 
     @classmethod
     def setup_once(cls) -> None:
@@ -62,16 +66,22 @@ class FlaskIntegration(Integration):
 
         def handle_user_exception(self: flask.Flask, e: Exception) -> Any:
             response = original_handle_user_exception(self, e)
-            # Reached only when a handler of the app's took the exception (otherwise the call
-            # above raised). An HTTP error (404, 403, an abort(500)) is not a crash; anything
-            # else that the handler answered with a 5xx (or with anything) was one.
+            # Reached only when a handler (the app's, or Flask's own for HTTP errors) took the
+            # exception; otherwise the call above raised. An HTTP error (abort(404)) is
+            # reported when its code is one of failed_request_status_codes; anything else the
+            # handler answered with a 5xx (or with something without a status) was a crash.
             with capture_internal_exceptions():
-                if _active() is not None and not _is_http_exception(e):
-                    status = getattr(response, "status_code", None)
-                    if status is None and isinstance(response, tuple) and len(response) > 1:
-                        status = response[1]
-                    if not isinstance(status, int) or status >= 500:
-                        report((type(e), e, e.__traceback__), "flask")
+                integration = _active()
+                if integration is not None:
+                    if _is_http_exception(e):
+                        if getattr(e, "code", None) in integration.failed_request_status_codes:
+                            report((type(e), e, e.__traceback__), "flask")
+                    else:
+                        status = getattr(response, "status_code", None)
+                        if status is None and isinstance(response, tuple) and len(response) > 1:
+                            status = response[1]
+                        if not isinstance(status, int) or status >= 500:
+                            report((type(e), e, e.__traceback__), "flask")
             return response
 
         _patching.patch(flask.Flask, "__call__", __call__)

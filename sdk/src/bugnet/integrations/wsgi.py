@@ -15,6 +15,7 @@ import sys
 
 from bugnet import _api, _scope
 from bugnet._guard import capture_internal_exceptions
+from bugnet.integrations._web import BODY_LIMITS, cookies, parse_body
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
 
 # The wrappers are not the app's code: keep their frames out of reported stacks.
 __traceback_hide__ = True
-
-# Bytes of body kept per max_request_body_size (sentry-sdk's sizes).
-BODY_LIMITS = {"never": 0, "small": 1_000, "medium": 10_000, "always": 10 * 1024 * 1024}
 
 
 class BugnetWsgiMiddleware:
@@ -172,7 +170,7 @@ class RequestData:
         # Cookies, credential headers and the client's address are removed from every event
         # without send_default_pii, in one place: the client's _strip_pii step.
         if headers.get("Cookie"):
-            request["cookies"] = _cookies(headers["Cookie"])
+            request["cookies"] = cookies(headers["Cookie"])
         ip = self.client_ip()
         if ip:
             request["env"]["REMOTE_ADDR"] = ip
@@ -206,24 +204,7 @@ class RequestData:
             return None
         if isinstance(raw, str):
             return raw  # a note: too large, unread
-        content_type = str(self.environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
-        if content_type.startswith("multipart/"):
-            return "[multipart body omitted]"
-        text = raw.decode("utf-8", "replace")
-        if content_type == "application/json" or content_type.endswith("+json"):
-            import json
-
-            try:
-                return json.loads(text)
-            except ValueError:
-                return text
-        if content_type == "application/x-www-form-urlencoded":
-            from urllib.parse import parse_qs
-
-            return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text).items()}
-        if not raw or b"\x00" in raw[:1024]:
-            return None if not raw else "[binary body omitted]"
-        return text
+        return parse_body(raw, str(self.environ.get("CONTENT_TYPE", "")))
 
     def _body_bytes(self) -> Any:
         recorder = self.recorder
@@ -334,12 +315,3 @@ def _decode_path(path: str) -> str:
         return path.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return path
-
-
-def _cookies(header: str) -> dict[str, str]:
-    cookies = {}
-    for part in header.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name:
-            cookies[name] = value
-    return cookies
