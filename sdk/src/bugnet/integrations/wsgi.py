@@ -48,17 +48,20 @@ def run_request(
     start_response: Callable[..., Any],
     mechanism: str,
     use_x_forwarded_for: bool = False,
+    request_data: bool = True,
 ) -> Any:
-    """Call ``app`` for one request inside a fresh isolation scope, reporting what escapes."""
+    """Call ``app`` for one request inside a fresh isolation scope, reporting what escapes.
+    ``request_data=False`` leaves the request's data to the caller (Django adds its own)."""
     if environ.get(IN_REQUEST) or not _api.get_client().is_active():
         return app(environ, start_response)  # an outer wrapper (or nobody) watches it
     environ[IN_REQUEST] = True
     with _scope.isolation_scope() as scope:
         scopes = (_scope.get_isolation_scope(), _scope.get_current_scope())
-        with capture_internal_exceptions():
-            request = RequestData(environ, use_x_forwarded_for)
-            scope.add_event_processor(request.processor)
-            scope.set_transaction_name(environ.get("PATH_INFO") or "/")
+        if request_data:
+            with capture_internal_exceptions():
+                request = RequestData(environ, use_x_forwarded_for)
+                scope.add_event_processor(request.processor)
+                scope.set_transaction_name(environ.get("PATH_INFO") or "/")
         try:
             response = app(environ, start_response)
         except BaseException:
@@ -130,7 +133,9 @@ class RequestData:
     """The request as events show it (Sentry's ``request`` interface), built only when an event
     is sent. Installs a recorder on ``wsgi.input`` to see the body the app reads."""
 
-    def __init__(self, environ: dict[str, Any], use_x_forwarded_for: bool = False) -> None:
+    def __init__(
+        self, environ: dict[str, Any], use_x_forwarded_for: bool = False, record: bool = True
+    ) -> None:
         self.environ = environ
         self.use_x_forwarded_for = use_x_forwarded_for
         options = _api.get_client().options
@@ -138,7 +143,7 @@ class RequestData:
         self.pii = bool(options.send_default_pii)
         stream = environ.get("wsgi.input")
         self.recorder: Optional[_RecordingInput] = None
-        if stream is not None and self.limit:
+        if record and stream is not None and self.limit:
             self.recorder = environ["wsgi.input"] = _RecordingInput(stream, self.limit)
 
     def processor(self, event: Event, hint: Hint) -> Event:
@@ -154,7 +159,7 @@ class RequestData:
     def as_dict(self) -> dict[str, Any]:
         environ = self.environ
         headers = dict(self.headers())
-        scheme = environ.get("wsgi.url_scheme", "http")
+        scheme = self.scheme()
         host = headers.get("Host") or _server_host(environ, scheme)
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request: dict[str, Any] = {
@@ -178,6 +183,9 @@ class RequestData:
         if data is not None:
             request["data"] = data
         return request
+
+    def scheme(self) -> str:
+        return str(self.environ.get("wsgi.url_scheme", "http"))
 
     def headers(self) -> Iterator[tuple[str, str]]:
         for key, value in self.environ.items():
