@@ -215,6 +215,76 @@ bugnet.flush(10)
 """
 
 
+DJANGO_APP = """
+import logging, sys, threading, urllib.error, urllib.request
+import bugnet
+bugnet.init(sys.argv[1], release="web@3.0", spool_dir=None)
+from django.conf import settings
+settings.configure(
+    ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], SECRET_KEY="e2e", DEBUG=False,
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    LOGGING_CONFIG=None,
+)
+import django
+django.setup()
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+from django.urls import path
+from werkzeug.serving import make_server
+log = logging.getLogger("shop_admin.refunds")
+log.setLevel(logging.INFO)
+
+def refund(request, order):
+    log.info("refunding order %s", order)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s * 2", [order])
+        (amount,) = cursor.fetchone()
+    raise LookupError(f"no payment for order {order} ({amount})")
+
+urlpatterns = [path("refunds/<int:order>/", refund)]
+server = make_server("127.0.0.1", 0, get_wsgi_application(), threaded=True)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/refunds/21/?why=damaged", timeout=10)
+except urllib.error.HTTPError as exc:
+    print("status", exc.code)
+server.shutdown()
+bugnet.flush(10)
+"""
+
+
+def test_a_django_app_error_arrives_with_its_request_and_breadcrumbs(server, admin_api):
+    """The same for a real Django app: the request, the URL pattern as the transaction, the
+    log line and the SQL query before the error as breadcrumbs."""
+    name = f"Admin {time.monotonic_ns()}"
+    dsn = last_line(server.bugnet("project", "create", name))
+    slug = name.lower().replace(" ", "-")
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(DJANGO_APP), dsn],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert last_line(run) == "status 500", run.stderr
+    deadline = time.monotonic() + 30
+    issues: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not issues:
+        issues = admin_api.get(f"/api/0/projects/default/{slug}/issues/?query=")
+        time.sleep(0.2)
+    assert len(issues) == 1
+    assert issues[0]["title"] == "LookupError: no payment for order 21 (42)"
+    event = admin_api.get(f"/api/0/issues/{issues[0]['id']}/events/latest/")
+    request = event["request"]
+    assert request["method"] == "GET"
+    assert request["url"].endswith("/refunds/21/")
+    assert request["query_string"] in ("why=damaged", [["why", "damaged"]])
+    assert event["transaction"] == "/refunds/<int:order>/"
+    assert event["release"] == "web@3.0"
+    exception = event["exception"]["values"][-1]
+    assert exception["mechanism"] == {"type": "django", "handled": False}
+    assert exception["stacktrace"]["frames"][-1]["vars"]["amount"] == "42"
+    crumbs = event["breadcrumbs"]["values"]
+    assert "refunding order 21" in [c.get("message") for c in crumbs]
+    query = next(c for c in crumbs if c.get("category") == "query")
+    assert query["message"] == "SELECT %s * 2"
+
+
 def test_a_flask_app_error_arrives_with_its_request_and_breadcrumbs(server, admin_api):
     """A real Flask app served over HTTP, with ``bugnet.init(dsn)`` pointed at the server: the
     500 becomes an issue whose event carries the request and the logs before it."""
