@@ -29,7 +29,7 @@ def swallowed_errors(
     Without an explicit ``spool_dir``, a test's spool is a fresh temporary directory.
     """
     for name in list(os.environ):
-        if name.startswith(("BUGNET_", "SENTRY_")):
+        if name.startswith(("BUGNET_", "SENTRY_")) and not name.startswith("BUGNET_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BUGNET_SPOOL_DIR", str(tmp_path_factory.mktemp("default-spool")))
     swallowed: list[BaseException] = []
