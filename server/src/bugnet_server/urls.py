@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from bugnet_server.api.views import api
 
@@ -6,4 +6,5 @@ from bugnet_server.api.views import api
 # bugnet_server.wsgi hands them to plain WSGI apps before Django sees them.
 urlpatterns = [
     path("api/0/", api.urls),
+    path("", include("bugnet_server.web.urls")),
 ]

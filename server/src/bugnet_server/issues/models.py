@@ -99,6 +99,8 @@ class TagValue(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["issue", "key", "value"], name="one_tag_value")
         ]
+        # The issue page's tag breakdown: the top values of each key.
+        indexes = [models.Index(fields=["issue", "key", "-count"], name="tag_top_values")]
 
 
 class HourlyCount(models.Model):
