@@ -3,13 +3,14 @@
 
 Run from the repository root on a machine with only Python 3.11:
 
-    python3 benchmarks/sdk_overhead.py                # the full report, 2-4 minutes on 2 cores
-    python3 benchmarks/sdk_overhead.py --quick        # small counts, to check the harness
+    python3 benchmarks/sdk_overhead.py                # the full report, about 5 minutes on 2 cores
+    python3 benchmarks/sdk_overhead.py --quick        # small counts, to check the harness (30 s)
     python3 benchmarks/sdk_overhead.py --only sentry  # one side only
 
 The first run creates ``benchmarks/.venv-sdk`` with sentry-sdk 2.75.0 and the local SDK (editable),
 makes sure ``brotli`` is not importable there (sentry-sdk would pick it over gzip; both SDKs must
-compress with gzip), and re-executes itself inside it. Every measurement runs in fresh
+compress with gzip), installs Flask, Django and FastAPI each in a directory of its own beside
+it (see ``FRAMEWORK_PINS``), and re-executes itself inside it. Every measurement runs in fresh
 subprocesses (``sdk_overhead_worker.py`` beside this file, answering one JSON line), so the two
 SDKs never share a process, and the runs of both sides are interleaved. Both SDKs send to the
 null sink in ``null_sink.py``, an HTTP server in this process on 127.0.0.1 that answers
@@ -41,6 +42,25 @@ Metrics (ratio = bugnet / sentry-sdk; the targets are the issue's):
    climbs, a one-off step does not), and Bugnet's spool size on disk is information. A side whose
    captures take longer than 90 s stops early, and the notes under the table say so.
    Target <= 20 %.
+5. per request, Flask, Django and FastAPI: the same one-route app in each (``GET /items/42``
+   with a query string, browser headers and a cookie; it logs one ``logger.info`` line and
+   answers a small JSON object; no error, no database: ``sdk_overhead_apps.py``), called
+   in-process the way its server calls it (WSGI callable, or ASGI callable on one event loop),
+   with no SDK (the bare app), with Bugnet and with sentry-sdk; default options, so no tracing
+   and no profiling. Before timing, each worker checks that its SDK's framework integration is
+   on and took a request (its own isolation scope, the log line kept as a breadcrumb), and
+   fails the run if not. The three sides run as three processes started together, which then
+   time rounds of 400 requests in turn (one process works, the others wait), for 20 cycles,
+   with 4 such sets of fresh processes. Time is the process's CPU time: with no I/O in the
+   loop it equals the wall time on an idle core, and on a busy machine it leaves out the time
+   other processes held the core (the wall-clock medians are in the notes). A side's figure is
+   the median of its rounds; its overhead is the median of its round minus the bare app's
+   round of the same cycle, so a change of load on the machine mostly cancels. The 95 %
+   interval of an overhead is Student's t over the 4 sets' medians of those differences
+   (processes, not rounds, are what differ from run to run). Target: Bugnet's
+   overhead <= 20 % of sentry-sdk's, per framework; when Bugnet's interval reaches zero, the
+   ratio judged is its upper end over sentry-sdk's overhead. An SDK without an integration for
+   a framework shows "n/a (integration missing)".
 """
 
 from __future__ import annotations
@@ -52,25 +72,46 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from null_sink import NullSink, start_sink
-from sdk_overhead_worker import MODULES, QUICK_PLAN, RESULT_MARK, Plan
+from sdk_overhead_worker import (
+    FRAMEWORKS,
+    MODULES,
+    QUICK_PLAN,
+    READY_MARK,
+    RESULT_MARK,
+    ROUND_MARK,
+    Plan,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "benchmarks" / ".venv-sdk"
 RESULTS = ROOT / "benchmarks" / "results" / "sdk_overhead.json"
 SENTRY_PIN = "sentry-sdk==2.75.0"
 INSTALL_ARGS = [SENTRY_PIN, "-e", str(ROOT / "sdk")]
+# Each framework, with the libraries its request path runs through, in a directory of its own
+# (pip --target), on PYTHONPATH only for that framework's web workers: sentry-sdk switches on
+# (and imports) every framework it can import at init(), so with all of them in the venv the
+# other metrics would measure Django and FastAPI imports, and a Flask app would run with
+# sentry-sdk's Django and Starlette patches in place, which no Flask deployment has.
+FRAMEWORK_PINS = {
+    "flask": ["Flask==3.1.3", "Werkzeug==3.1.9"],
+    "django": ["Django==5.2.19", "asgiref==3.13.0"],
+    "fastapi": ["fastapi==0.165.0", "starlette==1.10.0", "pydantic==2.14.3"],
+}
+FRAMEWORK_TITLES = {"flask": "Flask", "django": "Django", "fastapi": "FastAPI"}
 SIDES = ("bugnet", "sentry")
 WORKER = Path(__file__).resolve().with_name("sdk_overhead_worker.py")
 MIB = 1024 * 1024
@@ -87,15 +128,21 @@ def in_bench_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
+def framework_dir(framework: str) -> Path:
+    return VENV / "frameworks" / framework
+
+
 def install_digest() -> str:
     """What the environment is built from: a change to any of it reinstalls."""
     digest = hashlib.sha256((ROOT / "sdk" / "pyproject.toml").read_bytes())
     digest.update(" ".join(INSTALL_ARGS).encode())
+    digest.update(json.dumps(FRAMEWORK_PINS, sort_keys=True).encode())
     return digest.hexdigest()
 
 
 def ensure_venv() -> Path:
-    """Create ``benchmarks/.venv-sdk`` with both SDKs and without brotli, unless up to date."""
+    """Create ``benchmarks/.venv-sdk`` with both SDKs and without brotli, and each framework in
+    its own directory beside them, unless up to date."""
     python = venv_python()
     stamp = VENV / ".installed"
     if python.exists() and stamp.exists() and stamp.read_text() == install_digest():
@@ -106,6 +153,10 @@ def ensure_venv() -> Path:
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", *INSTALL_ARGS], check=True)
     subprocess.run([*pip, "uninstall", "-y", "brotli", "brotlicffi"], capture_output=True)
+    for framework, pins in FRAMEWORK_PINS.items():
+        target = framework_dir(framework)
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run([*pip, "install", "--target", str(target), *pins], check=True)
     stamp.write_text(install_digest())
     return python
 
@@ -213,6 +264,76 @@ class Runner:
             result["event_shape"] = self.sink.event_shape.get(project)
         return result
 
+    def web_worker(self, side: str, framework: str) -> WebWorker:
+        workdir = self._workdir()
+        dsn, _ = self.sink.new_dsn()
+        argv = [str(WORKER), "web", "--sdk", side, "--framework", framework, "--dsn", dsn]
+        argv += ["--spool-dir", str(Path(workdir) / "spool")]
+        return WebWorker(argv + (["--quick"] if self.quick else []), workdir, framework)
+
+
+class WebWorker:
+    """One web worker kept alive to time rounds when asked (``work_web`` in the worker), with
+    its framework's directory on its path; killed if it is not done within ``timeout``."""
+
+    def __init__(self, argv: list[str], workdir: str, framework: str, timeout: float = 300) -> None:
+        env = child_env()
+        env["PYTHONPATH"] = str(framework_dir(framework))
+        self.argv = argv
+        self.stderr_path = Path(workdir) / "stderr.txt"
+        with self.stderr_path.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                bufsize=1,
+            )
+        self.watchdog = threading.Timer(timeout, self.proc.kill)
+        self.watchdog.daemon = True
+        self.watchdog.start()
+
+    def _expect(self, mark: str) -> str:
+        """The rest of the next line of the worker's that starts with ``mark``."""
+        for line in self.proc.stdout or ():
+            if line.startswith(mark):
+                return line[len(mark) :].strip()
+        self.proc.wait()
+        stderr = self.stderr_path.read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(self.argv[:6])} failed ({self.proc.returncode}):\n{stderr}")
+
+    def _say(self, line: str) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+
+    def ready(self) -> None:
+        self._expect(READY_MARK)
+
+    def round(self) -> None:
+        """Have it time one round (it reports all of them at the end)."""
+        self._say("run")
+        self._expect(ROUND_MARK)
+
+    def finish(self) -> dict[str, Any]:
+        self._say("end")
+        result: dict[str, Any] = json.loads(self._expect(RESULT_MARK))
+        self.proc.wait(timeout=60)
+        return result
+
+    def stop(self) -> None:
+        """Kill it unless it has ended; release its pipes and its watchdog."""
+        self.watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
 
 def interleaved(sides: tuple[str, ...], repeats: int, measure: Callable[[str], Any]) -> dict:
     """Alternate the sides ``repeats`` times so drift on the machine hits both alike."""
@@ -277,6 +398,83 @@ def measure_memory(runner: Runner, sides: tuple[str, ...]) -> dict[str, Any]:
     return result
 
 
+def web_set(runner: Runner, configs: tuple[str, ...], framework: str, plan: Plan) -> dict:
+    """One process per config, started together and warmed up, then timed in turns: every
+    cycle asks each for one round, the order rotating from cycle to cycle, so no side always
+    follows the same one. Only one of them works at a time; the others wait on a read."""
+    workers = {config: runner.web_worker(config, framework) for config in configs}
+    try:
+        for worker in workers.values():
+            worker.ready()
+        for cycle in range(plan.web_rounds):
+            shift = cycle % len(configs)
+            for config in configs[shift:] + configs[:shift]:
+                workers[config].round()
+        return {config: workers[config].finish() for config in configs}
+    finally:
+        for worker in workers.values():
+            worker.stop()
+
+
+def measure_web(runner: Runner, sides: tuple[str, ...], plan: Plan) -> dict[str, Any]:
+    """Per framework: ``web_processes`` sets of the bare app and each SDK's (see ``web_set``).
+
+    Figures are CPU time per request (see ``work_web`` in the worker); the wall time is kept
+    beside them. A side's overhead is the median, over all cycles, of its round minus the bare
+    app's round of the same cycle: rounds within a second of each other, so a change of load
+    on the machine mostly cancels. Its 95 % interval is Student's t over the per-set medians of
+    those differences: processes, not rounds, are what vary from run to run (memory layout,
+    hash seed, what else the machine does)."""
+    configs = ("none", *sides)
+    result: dict[str, Any] = {}
+    for framework in FRAMEWORKS:
+        sets = [web_set(runner, configs, framework, plan) for _ in range(plan.web_processes)]
+        section: dict[str, Any] = {"version": sets[0]["none"]["framework_version"]}
+        for config in configs:
+            rounds = [one[config]["cpu_per_request_s"] for one in sets]
+            wall = [one[config]["wall_per_request_s"] for one in sets]
+            first = sets[0][config]
+            section[config] = {
+                **summary([r for proc in rounds for r in proc]),
+                "rounds": rounds,
+                "wall": summary([r for proc in wall for r in proc]),
+                "wall_rounds": wall,
+                "integration_missing": first["integration_missing"],
+                "integrations": first.get("integrations"),
+                "transaction_during_request": first.get("transaction_during_request"),
+            }
+        bare = section["none"]["rounds"]
+        for side in sides:
+            diffs = [
+                [mine - base for mine, base in zip(proc, bare_proc)]
+                for proc, bare_proc in zip(section[side]["rounds"], bare)
+            ]
+            section[side]["overhead_s"] = statistics.median(d for proc in diffs for d in proc)
+            section[side]["overhead_ci_s"] = t_interval([statistics.median(d) for d in diffs])
+            section[side]["paired_differences_s"] = diffs
+        result[framework] = section
+    return result
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
+T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_interval(values: list[float]) -> Optional[list[float]]:
+    """95 % confidence interval of the mean of ``values`` (Student's t); None for fewer than
+    two values."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    df = len(values) - 1
+    half = (T95[df - 1] if df <= len(T95) else 1.96) * statistics.stdev(values) / len(values) ** 0.5
+    return [mean - half, mean + half]
+
+
 def summary(samples: list[float]) -> dict[str, Any]:
     ordered = sorted(samples)
     return {
@@ -290,19 +488,29 @@ def summary(samples: list[float]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the report
 
 
+Cell = Optional[Union[float, str]]  # a number, a text shown as it is, or not measured
+
+
 @dataclass
 class Row:
     metric: str
-    bugnet: Optional[float]
-    sentry: Optional[float]
+    bugnet: Cell
+    sentry: Cell
     unit: str
     target: Optional[float] = None  # highest allowed bugnet/sentry ratio; None: information
     shared: bool = False  # one value that belongs to neither side, shown in both columns
 
     def ratio(self) -> Optional[float]:
-        if self.shared or self.bugnet is None or self.sentry is None or self.sentry <= 0:
+        bugnet, sentry = self.bugnet, self.sentry
+        if self.shared or isinstance(bugnet, (str, type(None))):
             return None
-        return self.bugnet / self.sentry
+        if isinstance(sentry, (str, type(None))) or sentry <= 0:
+            return None
+        return bugnet / sentry
+
+    def ratio_cell(self) -> str:
+        ratio = self.ratio()
+        return "—" if ratio is None else f"{ratio:.1%}"
 
     def verdict(self) -> str:
         ratio = self.ratio()
@@ -311,20 +519,46 @@ class Row:
         return "pass" if ratio <= self.target else "FAIL"
 
     def cells(self) -> list[str]:
-        ratio = self.ratio()
         return [
             f"{self.metric} ({self.unit})",
             fmt(self.bugnet),
             fmt(self.sentry),
-            "—" if ratio is None else f"{ratio:.1%}",
+            self.ratio_cell(),
             "—" if self.target is None else f"≤ {self.target:.0%}",
             self.verdict(),
         ]
 
 
-def fmt(value: Optional[float]) -> str:
+@dataclass
+class OverheadRow(Row):
+    """An overhead above a baseline, with the 95 % confidence interval of Bugnet's. When that
+    interval reaches zero, Bugnet's overhead is not told apart from noise: the ratio shown (and
+    judged) is then the interval's upper end over sentry-sdk's overhead, an upper bound."""
+
+    bugnet_ci: Optional[list[float]] = None
+
+    def within_noise(self) -> bool:
+        return self.bugnet_ci is not None and self.bugnet_ci[0] <= 0
+
+    def ratio(self) -> Optional[float]:
+        ratio = super().ratio()
+        sentry = self.sentry
+        if ratio is None or self.bugnet_ci is None or not self.within_noise():
+            return ratio
+        return self.bugnet_ci[1] / sentry if isinstance(sentry, (int, float)) else None
+
+    def ratio_cell(self) -> str:
+        ratio = self.ratio()
+        if ratio is not None and self.within_noise():
+            return f"≈ 0, ≤ {max(ratio, 0.0):.1%}"
+        return super().ratio_cell()
+
+
+def fmt(value: Cell) -> str:
     if value is None:
         return "—"
+    if isinstance(value, str):
+        return value
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
@@ -397,12 +631,43 @@ def memory_rows(mem: dict[str, Any], plan: Plan) -> list[Row]:
     ]  # fmt: skip
 
 
+MISSING = "n/a (integration missing)"
+
+
+def web_rows(web: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for framework, section in web.items():
+        title = f"{FRAMEWORK_TITLES[framework]} {section['version']}"
+        base_us = section["none"]["median"] * 1e6
+        with_sdk = pair(section, "median", scale=1e6)
+        overhead = pair(section, "overhead_s", scale=1e6)
+        cis = [lookup(section, side, "overhead_ci_s") for side in SIDES]
+        ci_cells: list[Cell] = [
+            None if ci is None else f"{ci[0] * 1e6:.2f} … {ci[1] * 1e6:.2f}" for ci in cis
+        ]
+        bugnet_ci = None if cis[0] is None else [x * 1e6 for x in cis[0]]
+        cells: list[list[Cell]] = [list(with_sdk), list(overhead), ci_cells]
+        if lookup(section, "bugnet", "integration_missing"):
+            for row_cells in cells:
+                row_cells[0] = MISSING
+        rows += [
+            Row(f"{title}: request, bare app (baseline)", base_us, base_us, "µs/request",
+                shared=True),
+            Row(f"{title}: request with the SDK", *cells[0], "µs/request"),
+            OverheadRow(f"{title}: overhead above bare", *cells[1], "µs/request", 0.20,
+                        bugnet_ci=bugnet_ci),
+            Row("… 95% CI of that overhead", *cells[2], "µs/request"),
+        ]  # fmt: skip
+    return rows
+
+
 def build_rows(m: dict[str, Any], plan: Plan) -> list[Row]:
     return [
         *import_rows(m["import"]),
         *capture_rows(m["capture"], plan),
         *logging_rows(m["logging"]),
         *memory_rows(m["memory"], plan),
+        *web_rows(m["web"]),
     ]
 
 
@@ -426,6 +691,27 @@ def notes(m: dict[str, Any], plan: Plan) -> list[str]:
         if trace:
             mib = " ".join(f"{value / MIB:.1f}" for value in trace)
             out.append(f"- {side} RSS every 1,000 captures, server down (MiB): {mib}")
+    for framework, section in m["web"].items():
+        present = [c for c in ("none", *SIDES) if c in section]
+        wall = {c: section[c]["wall"]["median"] * 1e6 for c in present}
+        fastest = {c: section[c]["min"] * 1e6 for c in present}
+        for label, values in (("wall-clock medians", wall), ("fastest CPU rounds", fastest)):
+            extra = ", ".join(f"{c} +{values[c] - values['none']:.1f}" for c in present[1:])
+            out.append(f"- {framework}, {label}: bare {values['none']:.1f} µs/request, {extra}")
+        for side in SIDES:
+            measured = section.get(side)
+            if measured is None:
+                continue
+            if measured["integration_missing"]:
+                out.append(
+                    f"- {side} has no {framework} integration yet: its figures are the "
+                    "request without it, in the JSON only"
+                )
+            out.append(
+                f"- {framework}, {side}: integrations {measured['integrations']}; "
+                f"transaction name during the request: "
+                f"{measured['transaction_during_request']!r}"
+            )
     load = " → ".join(" ".join(f"{x:.1f}" for x in m[key]) for key in ("load_start", "load_end"))
     out.append(f"- load average (1, 5, 15 min), start → end: {load}")
     out.append(f"- elapsed {m['elapsed_s']:.0f} s; raw numbers in {RESULTS.relative_to(ROOT)}")
@@ -460,6 +746,7 @@ def run_benchmark(sides: tuple[str, ...], quick: bool) -> None:
             ("capture", lambda: measure_capture(runner, sides, plan)),
             ("logging", lambda: measure_logging(runner, sides, plan)),
             ("memory", lambda: measure_memory(runner, sides)),
+            ("web", lambda: measure_web(runner, sides, plan)),
         ):
             print(f"measuring {name} ...", flush=True)
             metrics[name] = measure()

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """One measurement of one SDK in a fresh process, for ``sdk_overhead.py``; not run by hand.
 
-    python sdk_overhead_worker.py {capture,logging,memory} --sdk {none,bugnet,sentry} --dsn DSN
-        [--spool-dir DIR] [--quick]
+    python sdk_overhead_worker.py {capture,logging,memory,web} --sdk {none,bugnet,sentry} --dsn DSN
+        [--framework {flask,django,fastapi}] [--spool-dir DIR] [--quick]
 
 It prints one line, ``RESULT_MARK`` followed by JSON. Only the standard library is imported
-before the SDK, so nothing here is shared between the two sides.
+before the SDK, so nothing here is shared between the two sides. The ``web`` worker first times
+rounds when asked on stdin (see ``work_web``); it imports its framework (through
+``sdk_overhead_apps.py``) after the SDK's ``init()``, and needs that framework on
+``PYTHONPATH``: the harness installs each framework in a directory of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -23,7 +27,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 MODULES = {"bugnet": "bugnet", "sentry": "sentry_sdk"}
+FRAMEWORKS = ("flask", "django", "fastapi")  # the same names in sdk_overhead_apps.py
 RESULT_MARK = "BENCH-RESULT "
+READY_MARK = "BENCH-READY"
+ROUND_MARK = "BENCH-ROUND "
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,13 @@ class Plan:
     memory_depth: int = 10
     # A runaway SDK stops early rather than blow the run's time budget; the report says so.
     memory_budget_s: float = 90.0
+    # Per framework: ``web_processes`` sets of one process per side, each set timing
+    # ``web_rounds`` rounds per side, the sides taking turns round by round.
+    web_processes: int = 4
+    web_warmup: int = 500
+    web_rounds: int = 20
+    web_round_warmup: int = 30
+    web_requests: int = 400
 
 
 QUICK_PLAN = Plan(
@@ -55,6 +69,11 @@ QUICK_PLAN = Plan(
     logging_calls=20_000,
     memory_warmup=20,
     memory_captures=500,
+    web_processes=1,
+    web_warmup=200,
+    web_rounds=3,
+    web_round_warmup=20,
+    web_requests=300,
 )
 
 
@@ -182,6 +201,104 @@ def work_memory(sdk: Any, plan: Plan, spool_dir: Optional[str]) -> dict[str, Any
     }
 
 
+def work_web(sdk: Any, side: str, framework: str, plan: Plan) -> dict[str, Any]:
+    """Per-request time of the framework's app, one round at a time, when the harness asks.
+
+    After the check and the warm-up requests it prints ``READY_MARK`` and waits; each ``run``
+    line on stdin serves ``web_round_warmup`` untimed requests (this process was idle while
+    another ran), then times ``web_requests`` in a row and prints, after ``ROUND_MARK``, the
+    CPU time and the wall time per request, as JSON. Any other line (or the end of stdin) ends
+    it. The harness keeps one such process per side alive and asks them in turn, so the sides'
+    rounds alternate within a second and a change of load on the machine falls on all alike.
+
+    CPU time is ``time.process_time()``: every thread of the process, the SDK's background
+    threads included. The loop does no I/O, so on an idle core it equals the wall time; on a
+    busy machine it leaves out the time other processes held the core, which the wall time
+    does not."""
+    missing = integration_missing(side, framework)
+    apps = importlib.import_module("sdk_overhead_apps")
+    if sdk is not None:
+        apps.inspect_scope = scope_inspector(sdk)
+    driver = apps.build(framework)
+    facts = check_sdk_in_request(sdk, driver, framework, missing, apps.CHECK_PATH)
+    driver.run(plan.web_warmup)
+    print(READY_MARK, flush=True)
+    cpu_rounds, wall_rounds = [], []
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        driver.run(plan.web_round_warmup)
+        cpu_start = time.process_time()
+        wall = driver.run(plan.web_requests)
+        cpu_rounds.append((time.process_time() - cpu_start) / plan.web_requests)
+        wall_rounds.append(wall / plan.web_requests)
+        print(ROUND_MARK + json.dumps([cpu_rounds[-1], wall_rounds[-1]]), flush=True)
+    if sdk is not None:
+        sdk.flush(timeout=5)
+    return {
+        "cpu_per_request_s": cpu_rounds,
+        "wall_per_request_s": wall_rounds,
+        "framework_version": importlib.import_module("importlib.metadata").version(framework),
+        "integration_missing": missing,
+        **facts,
+    }
+
+
+def integration_missing(side: str, framework: str) -> bool:
+    """Whether the SDK has no integration for ``framework`` at all (not: has one, but it is off;
+    that is checked after the app is built, and fails the run)."""
+    if side != "bugnet":
+        return False
+    return importlib.util.find_spec(f"bugnet.integrations.{framework}") is None
+
+
+def scope_inspector(sdk: Any) -> Callable[[], dict[str, Any]]:
+    """What the app's check route records, before and after its log line: which isolation
+    scope is active, how many breadcrumbs it holds, and the transaction name set on it (or on
+    the current scope). Both SDKs keep these in the same private attributes."""
+
+    def inspect() -> dict[str, Any]:
+        isolation, current = sdk.get_isolation_scope(), sdk.get_current_scope()
+        return {
+            "scope": id(isolation),
+            "breadcrumbs": len(isolation._breadcrumbs),
+            "transaction": current._transaction or isolation._transaction,
+        }
+
+    return inspect
+
+
+def check_sdk_in_request(
+    sdk: Any, driver: Any, framework: str, missing: bool, path: str
+) -> dict[str, Any]:
+    """Fail loudly unless the SDK's integration for ``framework`` is on and at work: listed in
+    the client's integrations, a request in an isolation scope of its own, its ``logger.info``
+    line kept as a breadcrumb. The transaction name is information: sentry-sdk sets it as the
+    request starts, Bugnet may name it only when an event is sent."""
+    if sdk is None:
+        return {}
+    integrations = sorted(sdk.get_client().integrations)
+    facts: dict[str, Any] = {"integrations": integrations}
+    if missing:
+        return facts
+    if framework not in integrations:
+        raise RuntimeError(f"{sdk.__name__}: no {framework} integration in {integrations}")
+    status, body = driver.probe(path)
+    seen = body.get("check", {}) if isinstance(body, dict) else {}
+    before, after = seen.get("before", {}), seen.get("after", {})
+    problems = []
+    if status != 200 or not before:
+        problems.append(f"the check route answered {status} {body!r}")
+    elif before["scope"] == id(sdk.get_isolation_scope()):
+        problems.append("the request ran in the process's isolation scope, not one of its own")
+    elif after["breadcrumbs"] != before["breadcrumbs"] + 1:
+        problems.append(f"the log line was not kept as a breadcrumb ({before} -> {after})")
+    if problems:
+        raise RuntimeError(f"{sdk.__name__} with {framework}: {problems[0]}")
+    facts["transaction_during_request"] = before["transaction"]
+    return facts
+
+
 def memory_now() -> dict[str, int]:
     gc.collect()
     return {"rss_bytes": rss_bytes(), "allocated_blocks": sys.getallocatedblocks()}
@@ -215,8 +332,9 @@ def timed(action: Callable[[], object]) -> float:
 def main() -> None:
     """Measure one thing for one SDK and print it as one JSON line after ``RESULT_MARK``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("worker", choices=("capture", "logging", "memory"))
+    parser.add_argument("worker", choices=("capture", "logging", "memory", "web"))
     parser.add_argument("--sdk", choices=("none", *MODULES), required=True)
+    parser.add_argument("--framework", choices=FRAMEWORKS, default=FRAMEWORKS[0])
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--spool-dir")
     parser.add_argument("--quick", action="store_true")
@@ -227,6 +345,8 @@ def main() -> None:
         result = work_capture(sdk, plan, args.spool_dir)
     elif args.worker == "logging":
         result = work_logging(sdk, plan)
+    elif args.worker == "web":
+        result = work_web(sdk, args.sdk, args.framework, plan)
     else:
         result = work_memory(sdk, plan, args.spool_dir)
     if sdk is not None:

@@ -717,3 +717,25 @@ def test_a_failing_callback_is_reported_not_raised_into_the_import(module_dir, s
     assert bugnet_cb_mod.VALUE == 1
     assert [str(e) for e in swallowed_errors] == ["callback bug"]
     swallowed_errors.clear()
+
+
+@pytest.mark.parametrize("framework", ["flask", "django", "celery", "starlette", "fastapi"])
+def test_importing_an_integration_module_before_its_framework_still_switches_it_on(
+    framework: str,
+) -> None:
+    """``init()``, then ``from bugnet.integrations.flask import ...`` before the app imports
+    Flask: that import imports Flask while the integration module is still loading."""
+    code = textwrap.dedent(
+        f"""
+        import bugnet
+        from bugnet import _guard
+        from bugnet.testing import MemoryTransport
+        errors = []
+        _guard.internal_error_listeners.append(errors.append)
+        bugnet.init(transport=MemoryTransport(), spool_dir=None)
+        import bugnet.integrations.{framework}
+        print("{framework}" in bugnet.get_client().integrations, errors)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "[]"], out.stderr

@@ -14,7 +14,7 @@ from bugnet import _import_hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import ClassVar
+    from typing import Callable, ClassVar
 
     from bugnet._client import Client
 
@@ -103,7 +103,7 @@ def setup_integrations(client: Client) -> None:
 
 
 def _auto_installer(client: Client, module: str, name: str, explicit: set[str]):  # type: ignore[no-untyped-def]
-    def on_import(_module: object) -> None:
+    def install_now() -> None:
         from bugnet import _api
 
         if _api.get_client() is not client:
@@ -112,7 +112,26 @@ def _auto_installer(client: Client, module: str, name: str, explicit: set[str]):
         if cls.identifier not in explicit:
             install(cls(), client)
 
+    def on_import(_module: object) -> None:
+        loading = sys.modules.get(module)
+        if loading is not None and _import_hooks._initializing(loading):
+            # The app is importing the integration module itself (for its class, say), and
+            # that import is what imported the framework: install when the module is whole.
+            _deferred.setdefault(module, []).append(install_now)
+            return
+        install_now()
+
     return on_import
+
+
+_deferred: dict[str, list[Callable[[], None]]] = {}
+
+
+def module_ready(name: str) -> None:
+    """The last line of each framework integration module: installs what the framework's import
+    set off while that module was still loading."""
+    for install_now in _deferred.pop(name, []):
+        install_now()
 
 
 def reset_for_tests() -> None:
@@ -121,6 +140,7 @@ def reset_for_tests() -> None:
 
     _patching.undo_all()
     _import_hooks.clear()
+    _deferred.clear()
     for cls in _all_subclasses(Integration):
         cls._installed = False
 

@@ -35,7 +35,7 @@ import threading
 
 from bugnet import _api, _patching, _scope
 from bugnet._guard import capture_internal_exceptions
-from bugnet.integrations import Integration
+from bugnet.integrations import Integration, module_ready
 
 try:
     from celery import signals  # type: ignore[import-untyped]
@@ -416,3 +416,6 @@ def _worker_shutdown(**extra: Any) -> None:
         client = _api.get_client()
         if client.is_active() and CeleryIntegration.identifier in client.integrations:
             client.flush()
+
+
+module_ready(__name__)

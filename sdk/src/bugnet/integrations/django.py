@@ -32,7 +32,7 @@ import time
 
 from bugnet import _api, _import_hooks, _patching, _scope
 from bugnet._guard import capture_internal_exceptions
-from bugnet.integrations import Integration
+from bugnet.integrations import Integration, module_ready
 from bugnet.integrations._web import failed_status_codes, parse_body
 from bugnet.integrations.wsgi import IN_REQUEST, RequestData, report, run_request
 
@@ -536,3 +536,6 @@ def _frames(tb: Optional[TracebackType]) -> Any:
         frame: FrameType = tb.tb_frame
         yield frame
         tb = tb.tb_next
+
+
+module_ready(__name__)

@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised without FastAPI insta
         "(or pip install fastapi)"
     ) from exc
 
+from bugnet.integrations import module_ready
 from bugnet.integrations.starlette import StarletteIntegration
 
 TYPE_CHECKING = False
@@ -38,3 +39,6 @@ class FastApiIntegration(StarletteIntegration):
         if not StarletteIntegration._installed:
             StarletteIntegration.setup_once()
             StarletteIntegration._installed = True
+
+
+module_ready(__name__)

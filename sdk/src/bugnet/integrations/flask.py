@@ -16,7 +16,7 @@ import sys
 
 from bugnet import _api, _patching, _scope
 from bugnet._guard import capture_internal_exceptions
-from bugnet.integrations import Integration
+from bugnet.integrations import Integration, module_ready
 from bugnet.integrations._web import failed_status_codes
 from bugnet.integrations.wsgi import report, run_request
 
@@ -151,3 +151,6 @@ def _logged_in_user(app: flask.Flask) -> dict[str, Any]:
 def _got_request_exception(sender: flask.Flask, exception: BaseException, **extra: Any) -> None:
     if _active() is not None:
         report((type(exception), exception, exception.__traceback__), "flask")
+
+
+module_ready(__name__)

@@ -31,7 +31,7 @@ import sys
 
 from bugnet import _api, _patching
 from bugnet._guard import capture_internal_exceptions
-from bugnet.integrations import Integration
+from bugnet.integrations import Integration, module_ready
 from bugnet.integrations._web import failed_status_codes
 from bugnet.integrations.asgi import (
     Framework,
@@ -283,3 +283,6 @@ def _qualified_name(endpoint: Any) -> Optional[str]:
     module = getattr(target, "__module__", None)
     name = str(target.__qualname__)
     return f"{module}.{name}" if module else name
+
+
+module_ready(__name__)
