@@ -215,6 +215,26 @@ bugnet.flush(10)
 """
 
 
+def run_app_until_its_issue(
+    server: Server, admin_api: Api, app: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``app`` (a script that serves one failing request) against a new project; wait for
+    the one issue it makes; return the issue and its latest event, from the API."""
+    name = f"App {time.monotonic_ns()}"
+    dsn = last_line(server.bugnet("project", "create", name))
+    slug = name.lower().replace(" ", "-")
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(app), dsn],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert last_line(run) == "status 500", run.stderr
+    deadline = time.monotonic() + 30
+    issues: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not issues:
+        issues = admin_api.get(f"/api/0/projects/default/{slug}/issues/?query=")
+        time.sleep(0.2)
+    assert len(issues) == 1
+    return issues[0], admin_api.get(f"/api/0/issues/{issues[0]['id']}/events/latest/")
+
+
 DJANGO_APP = """
 import logging, sys, threading, urllib.error, urllib.request
 import bugnet
@@ -256,20 +276,8 @@ bugnet.flush(10)
 def test_a_django_app_error_arrives_with_its_request_and_breadcrumbs(server, admin_api):
     """The same for a real Django app: the request, the URL pattern as the transaction, the
     log line and the SQL query before the error as breadcrumbs."""
-    name = f"Admin {time.monotonic_ns()}"
-    dsn = last_line(server.bugnet("project", "create", name))
-    slug = name.lower().replace(" ", "-")
-    run = subprocess.run([sys.executable, "-c", textwrap.dedent(DJANGO_APP), dsn],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert last_line(run) == "status 500", run.stderr
-    deadline = time.monotonic() + 30
-    issues: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not issues:
-        issues = admin_api.get(f"/api/0/projects/default/{slug}/issues/?query=")
-        time.sleep(0.2)
-    assert len(issues) == 1
-    assert issues[0]["title"] == "LookupError: no payment for order 21 (42)"
-    event = admin_api.get(f"/api/0/issues/{issues[0]['id']}/events/latest/")
+    issue, event = run_app_until_its_issue(server, admin_api, DJANGO_APP)
+    assert issue["title"] == "LookupError: no payment for order 21 (42)"
     request = event["request"]
     assert request["method"] == "GET"
     assert request["url"].endswith("/refunds/21/")
@@ -288,20 +296,8 @@ def test_a_django_app_error_arrives_with_its_request_and_breadcrumbs(server, adm
 def test_a_flask_app_error_arrives_with_its_request_and_breadcrumbs(server, admin_api):
     """A real Flask app served over HTTP, with ``bugnet.init(dsn)`` pointed at the server: the
     500 becomes an issue whose event carries the request and the logs before it."""
-    name = f"Web {time.monotonic_ns()}"
-    dsn = last_line(server.bugnet("project", "create", name))
-    slug = name.lower().replace(" ", "-")
-    run = subprocess.run([sys.executable, "-c", textwrap.dedent(FLASK_APP), dsn],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert last_line(run) == "status 500", run.stderr
-    deadline = time.monotonic() + 30
-    issues: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not issues:
-        issues = admin_api.get(f"/api/0/projects/default/{slug}/issues/?query=")
-        time.sleep(0.2)
-    assert len(issues) == 1
-    assert issues[0]["title"] == "ZeroDivisionError: division by zero"
-    event = admin_api.get(f"/api/0/issues/{issues[0]['id']}/events/latest/")
+    issue, event = run_app_until_its_issue(server, admin_api, FLASK_APP)
+    assert issue["title"] == "ZeroDivisionError: division by zero"
     request = event["request"]
     assert request["method"] == "GET"
     assert request["url"].endswith("/checkout/7")
