@@ -23,7 +23,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 ITEM_ID = 42
 PATH = f"/items/{ITEM_ID}"
@@ -70,15 +70,13 @@ def checked_answer(item_id: int, q: str, session: str) -> dict[str, Any]:
     return {**found, "check": {"before": before, "after": inspect_scope()}}
 
 
-class Driver:
+class Driver(Protocol):
     """Calls one app the way its server does. ``run(n)`` serves ``n`` requests in a row and
     returns the seconds they took; ``probe(path)`` serves one and returns (status, JSON body)."""
 
-    def run(self, n: int) -> float:
-        raise NotImplementedError
+    def run(self, n: int) -> float: ...
 
-    def probe(self, path: str = PATH) -> tuple[int, Any]:
-        raise NotImplementedError
+    def probe(self, path: str = PATH) -> tuple[int, Any]: ...
 
 
 # --------------------------------------------------------------------------- WSGI
@@ -109,7 +107,7 @@ def wsgi_environ() -> dict[str, Any]:
     return environ
 
 
-class WsgiDriver(Driver):
+class WsgiDriver:
     """A WSGI server's loop: a fresh environ (and empty body) per request, the app called, the
     response iterated and closed."""
 
@@ -238,7 +236,7 @@ def asgi_scope() -> dict[str, Any]:
     }
 
 
-class AsgiDriver(Driver):
+class AsgiDriver:
     """An ASGI server's part, on one event loop: a fresh scope per request, an empty body from
     ``receive``, the response messages taken by ``send``, each request awaited in turn."""
 

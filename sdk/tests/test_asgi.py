@@ -16,8 +16,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from concurrent_http import get_all
 from fastapi import BackgroundTasks, FastAPI
 from fastapi import HTTPException as FastApiHTTPException
 from starlette.applications import Starlette
@@ -993,19 +992,8 @@ def test_a_real_server_reports_each_request_once_with_only_its_own_data(
     base, server = served_app
     count = 6
     statuses: list[int] = []
-
-    def get(path: str) -> None:
-        try:
-            urllib.request.urlopen(f"{base}{path}", timeout=20)
-        except urllib.error.HTTPError as exc:
-            statuses.append(exc.code)
-
     for kind in ("tagged", "threaded"):
-        clients = [threading.Thread(target=get, args=(f"/{kind}/{n}",)) for n in range(count)]
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join()
+        statuses += get_all([f"{base}/{kind}/{n}" for n in range(count)]).values()
     assert statuses == [500] * 2 * count
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=15) == 0

@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +26,13 @@ import django
 
 django.setup()
 
+from concurrent_http import get_all, threaded_wsgi_server  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import AsyncClient, Client  # noqa: E402
 from django_app import views  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
 import bugnet  # noqa: E402
 from bugnet.integrations.django import DjangoIntegration  # noqa: E402
@@ -349,28 +347,12 @@ def assert_own_tags(events: list[dict[str, Any]], count: int) -> None:
 def test_concurrent_requests_on_a_threaded_server_never_share_tags_or_breadcrumbs() -> None:
     count = 8
     views.barrier = threading.Barrier(count)
-    server = make_server("127.0.0.1", 0, WSGIHandler(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    statuses: list[int] = []
-
-    def get(n: int) -> None:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/tagged/{n}/", timeout=20)
-        except urllib.error.HTTPError as exc:
-            statuses.append(exc.code)
-
     try:
-        with capture_events() as events:
-            clients = [threading.Thread(target=get, args=(n,)) for n in range(count)]
-            for client in clients:
-                client.start()
-            for client in clients:
-                client.join()
+        with threaded_wsgi_server(WSGIHandler()) as base, capture_events() as events:
+            statuses = get_all([f"{base}/tagged/{n}/" for n in range(count)])
     finally:
-        server.shutdown()
         views.barrier = None
-    assert statuses == [500] * count
+    assert list(statuses.values()) == [500] * count
     assert_own_tags(events, count)
 
 
@@ -449,21 +431,10 @@ def test_a_real_asgi_server_reports_each_request_in_its_own_scope(
     asgi_server: int, collector: Any
 ) -> None:
     count = 6
-
-    def get(path: str) -> int:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{asgi_server}{path}", timeout=20)
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        return 200
-
     paths = [f"/async/tagged/{n}/" for n in range(count)] + ["/boom/4/?from=asgi", "/ok/"]
-    results: dict[str, int] = {}
-    threads = [threading.Thread(target=lambda p=p: results.update({p: get(p)})) for p in paths]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    base = f"http://127.0.0.1:{asgi_server}"
+    statuses = get_all([base + path for path in paths])
+    results = {path: statuses[base + path] for path in paths}
     assert results["/ok/"] == 200
     assert [results[p] for p in paths[:-1]] == [500] * (count + 1)
     received = collector.wait_for_events(count + 1, timeout=20)

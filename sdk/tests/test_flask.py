@@ -8,13 +8,12 @@ import logging
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import flask
 import pytest
-from werkzeug.serving import make_server
+from concurrent_http import get_all, threaded_wsgi_server
 
 import bugnet
 from bugnet.integrations.flask import FlaskIntegration
@@ -289,28 +288,9 @@ def test_concurrent_requests_never_share_tags_or_breadcrumbs() -> None:
         barrier.wait(timeout=10)
         raise RuntimeError(f"request {n}")
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    statuses: list[int] = []
-
-    def get(n: int) -> None:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/tagged/{n}", timeout=20)
-        except urllib.error.HTTPError as exc:
-            statuses.append(exc.code)
-
-    try:
-        with capture_events() as events:
-            clients = [threading.Thread(target=get, args=(n,)) for n in range(count)]
-            for client in clients:
-                client.start()
-            for client in clients:
-                client.join()
-    finally:
-        server.shutdown()
-    assert statuses == [500] * count
+    with threaded_wsgi_server(app) as base, capture_events() as events:
+        statuses = get_all([f"{base}/tagged/{n}" for n in range(count)])
+    assert list(statuses.values()) == [500] * count
     assert len(events) == count
     for event in events:
         n = int(event["exception"]["values"][-1]["value"].split()[-1])
