@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +46,7 @@ class Server:
     database_url: str
     process: subprocess.Popen[str]
     output: list[str]
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the server's database directly (tests check what was committed)."""
@@ -64,7 +65,7 @@ class Server:
 
     @property
     def env(self) -> dict[str, str]:
-        return server_env(self.data_dir, self.database_url, self.url)
+        return server_env(self.data_dir, self.database_url, self.url) | self.extra_env
 
 
 def server_env(data_dir: Path, database_url: str, base_url: str) -> dict[str, str]:
@@ -113,10 +114,11 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def start_server(data_dir: Path, database_url: str) -> Server:
+def start_server(data_dir: Path, database_url: str, **extra_env: str) -> Server:
+    """``bugnet serve`` on a free port, its first run; ``extra_env``: more BUGNET_* settings."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = server_env(data_dir, database_url, url)
+    env = server_env(data_dir, database_url, url) | extra_env
     process = subprocess.Popen(
         [sys.executable, "-m", "bugnet_server.cli", "serve", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--threads", "8"],
@@ -143,7 +145,15 @@ def start_server(data_dir: Path, database_url: str) -> Server:
     wait_healthy(url, process)
     key = dsn.split("//", 1)[1].split("@", 1)[0]
     return Server(
-        url, dsn, key, int(dsn.rsplit("/", 1)[1]), data_dir, database_url, process, output
+        url,
+        dsn,
+        key,
+        int(dsn.rsplit("/", 1)[1]),
+        data_dir,
+        database_url,
+        process,
+        output,
+        extra_env,
     )
 
 

@@ -445,18 +445,22 @@ def test_the_keyboard_reaches_search_issues_and_actions_with_visible_focus(open_
 
 # Every page an admin reaches from the navigation, and the issue pages.
 PAGES = ["/", "/issues/", "/account/", "/users/", "/users/teams/", "/projects/new/",
-         "{web}", "{web}setup/", "{web}settings/", "/issues/{issue}/"]  # fmt: skip
+         "{web}", "{web}setup/", "{web}settings/", "{web}settings/alerts/new/",
+         "{web}settings/alerts/{rule}/", "/issues/{issue}/"]  # fmt: skip
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_page_is_readable_and_whole_in_light_and_dark(open_tab, shop, scheme):
+def test_every_page_is_readable_and_whole_in_light_and_dark(open_tab, bugnet, shop, scheme):
     """Each page answers, runs nothing but its own scripts without an error, fits the window,
     has text of WCAG AA contrast, and a CSRF token in each of its POST forms."""
     tab = open_tab(color_scheme=scheme)
     page = tab.page
     found: dict[str, list[str]] = {}
+    rule = bugnet.query("SELECT MIN(id) FROM alerts_alertrule WHERE project_id = %s",
+                        (shop.web.id,))[0][0]  # fmt: skip
     for pattern in PAGES:
-        path = pattern.format(web=shop.web.path, issue=shop.web.issue("ZeroDivisionError"))
+        path = pattern.format(web=shop.web.path, issue=shop.web.issue("ZeroDivisionError"),
+                              rule=rule)  # fmt: skip
         response = page.goto(path)
         assert response is not None
         problems = [f"status {response.status}"] if response.status != 200 else []

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from conftest import Server, free_port
-from web_client import Page, WebClient
+from web_client import WebClient
+from web_site import Site, one
 
 PASSWORD = "a-long-admin-password"
 SNIPPET_IDS = [
@@ -34,12 +35,6 @@ def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.2)
-
-
-def one(server: Server, sql: str, *params: Any) -> Any:
-    rows = server.query(sql, params)
-    assert len(rows) == 1, (sql, params, rows)
-    return rows[0][0] if len(rows[0]) == 1 else rows[0]
 
 
 def send_event(server: Server, project_id: int, public_key: str) -> int:
@@ -61,46 +56,8 @@ def send_event(server: Server, project_id: int, public_key: str) -> int:
         return exc.code
 
 
-class Site:
-    """What this module made on the shared server: names unique to it."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.tag = f"{time.monotonic_ns():x}"
-        self.org_id = one(server, "SELECT id FROM projects_organization WHERE slug = %s", "default")
-
-    def login(self, email: str, password: str = PASSWORD) -> WebClient:
-        client = WebClient(self.server.url)
-        client.login(email, password)
-        return client
-
-    def create_project(self, admin: WebClient, name: str, team: str) -> dict[str, Any]:
-        page = admin.post(
-            "/projects/new/", {"name": name, "organization": self.org_id, "new_team": team}
-        )
-        assert page.status == 200, page.text
-        match = re.search(r"/projects/default/([\w-]+)/setup/$", page.url)
-        assert match, page.url
-        slug = match.group(1)
-        project_id = one(
-            self.server, "SELECT id FROM projects_project WHERE organization_id = %s AND slug = %s",
-            self.org_id, slug,
-        )  # fmt: skip
-        team_id = one(
-            self.server,
-            "SELECT team_id FROM projects_project_teams WHERE project_id = %s",
-            project_id,
-        )
-        base = f"/projects/default/{slug}"
-        return {"slug": slug, "id": project_id, "team": team_id, "page": page, "base": base}
-
-    def create_user(self, admin: WebClient, email: str, **fields: Any) -> Page:
-        data = {"email": email, "mode": "password", "password": PASSWORD,
-                "organization": self.org_id, "role": "member", **fields}  # fmt: skip
-        return admin.post("/users/", data)
-
-    def user_id(self, email: str) -> int:
-        return int(one(self.server, "SELECT id FROM auth_user WHERE username = %s", email))
+class AdminSite(Site):
+    """The shared ``Site``, and the keys of a project."""
 
     def keys(self, project_id: int) -> list[tuple[Any, ...]]:
         return self.server.query(
@@ -111,20 +68,17 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(server: Server) -> Site:
-    return Site(server)
+def site(server: Server) -> AdminSite:
+    return AdminSite(server, PASSWORD)
 
 
 @pytest.fixture(scope="module")
-def admin(server: Server, site: Site) -> WebClient:
-    email = f"root-{site.tag}@example.com"
-    made = server.bugnet("user", "create", email, "--password", PASSWORD, "--superuser")
-    assert made.returncode == 0, made.stderr
-    return site.login(email)
+def admin(site: AdminSite) -> WebClient:
+    return site.superuser(f"root-{site.tag}@example.com")
 
 
 @pytest.fixture(scope="module")
-def project(site: Site, admin: WebClient) -> dict[str, Any]:
+def project(site: AdminSite, admin: WebClient) -> dict[str, Any]:
     return site.create_project(admin, f"Admin Shop {site.tag}", f"Shop team {site.tag}")
 
 

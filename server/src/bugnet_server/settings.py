@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "bugnet_server.projects",
     "bugnet_server.ingest",
     "bugnet_server.issues",
+    "bugnet_server.alerts",
     "bugnet_server.api",
     "bugnet_server.runtime",
     "bugnet_server.web",

@@ -21,6 +21,13 @@ DEFAULT_FAILED_STATUS_CODES = frozenset(range(500, 600))
 BODY_LIMITS = {"never": 0, "small": 1_000, "medium": 10_000, "always": 10 * 1024 * 1024}
 
 
+def checked_transaction_style(value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed`` (an integration's ``transaction_style``)."""
+    if value not in allowed:
+        raise ValueError(f"transaction_style must be one of {allowed}, not {value!r}")
+    return value
+
+
 def failed_status_codes(value: Any = None) -> frozenset[int]:
     """Normalize the option: a set of ints, or (sentry-sdk 2.5's form) a list whose items are
     ints or ranges. ``None`` is the default, the 5xx range; an empty set reports none."""

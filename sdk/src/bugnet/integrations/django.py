@@ -33,7 +33,7 @@ import time
 from bugnet import _api, _import_hooks, _patching, _scope
 from bugnet._guard import capture_internal_exceptions
 from bugnet.integrations import Integration, module_ready
-from bugnet.integrations._web import failed_status_codes, parse_body
+from bugnet.integrations._web import checked_transaction_style, failed_status_codes, parse_body
 from bugnet.integrations.wsgi import IN_REQUEST, RequestData, report, run_request
 
 try:
@@ -71,16 +71,12 @@ class DjangoIntegration(Integration):
         failed_request_status_codes: Any = None,
         **tracing_options: Any,
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLES:
-            raise ValueError(
-                f"transaction_style must be one of {TRANSACTION_STYLES}, not {transaction_style!r}"
-            )
         # sentry-sdk's tracing switches (middleware_spans, signals_spans, cache_spans...) are
         # accepted so a switch keeps working; Bugnet tracks errors and ignores them.
         unknown = set(tracing_options) - SENTRY_TRACING_OPTIONS
         if unknown:
             raise TypeError(f"DjangoIntegration() got unknown option(s): {sorted(unknown)}")
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(transaction_style, TRANSACTION_STYLES)
         self.failed_request_status_codes = failed_status_codes(failed_request_status_codes)
 
     @classmethod

@@ -32,7 +32,7 @@ import sys
 from bugnet import _api, _patching
 from bugnet._guard import capture_internal_exceptions
 from bugnet.integrations import Integration, module_ready
-from bugnet.integrations._web import failed_status_codes
+from bugnet.integrations._web import checked_transaction_style, failed_status_codes
 from bugnet.integrations.asgi import (
     Framework,
     RequestData,
@@ -73,11 +73,7 @@ class StarletteIntegration(Integration):
     def __init__(
         self, transaction_style: str = "url", failed_request_status_codes: Any = None
     ) -> None:
-        if transaction_style not in TRANSACTION_STYLES:
-            raise ValueError(
-                f"transaction_style must be one of {TRANSACTION_STYLES}, not {transaction_style!r}"
-            )
-        self.transaction_style = transaction_style
+        self.transaction_style = checked_transaction_style(transaction_style, TRANSACTION_STYLES)
         self.failed_request_status_codes = failed_status_codes(failed_request_status_codes)
 
     @classmethod

@@ -65,4 +65,34 @@ class CategoryCount(Schema):
     quantity: int
 
 
+class TagOut(Schema):
+    key: str
+    value: str
+
+
+class ProjectEventOut(Schema):
+    """An item of a project's event list: Sentry's shape, plus what ``bugnet tail`` shows."""
+
+    id: str  # the event id, as Sentry gives it
+    eventID: str
+    groupID: str
+    title: str  # the issue's
+    message: str  # the event's formatted log message ("" for an exception without one)
+    dateCreated: str  # the event's timestamp
+    dateReceived: str
+    platform: str | None = None
+    tags: list[TagOut]
+    user: dict[str, Any] | None = None
+    culprit: str
+    level: str
+    shortId: str
+    release: str | None = None
+    environment: str | None = None
+    change: Literal["new", "regression", "unignored"] | None = Field(
+        None, description="the state change this event caused"
+    )
+    permalink: str  # the event on its issue's page in the web UI
+    project: ProjectOut
+
+
 EventOut = dict[str, Any]  # the stored event, Sentry's event schema, plus eventID and groupID

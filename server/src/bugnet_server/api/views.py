@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -21,11 +20,16 @@ from bugnet_server.api.schemas import (
     EventOut,
     IssueOut,
     IssueUpdate,
+    ProjectEventOut,
     ProjectOut,
 )
+from bugnet_server.digest.accessors import message_parts
+from bugnet_server.digest.batch import tags_of
 from bugnet_server.ingest.store import decompress
 from bugnet_server.issues import state
+from bugnet_server.issues.changes import changes_by_event, event_permalink
 from bugnet_server.issues.models import Event, Issue
+from bugnet_server.issues.summary import iso, issue_fields, project_fields
 from bugnet_server.projects.models import Outcome, Project
 
 api = NinjaAPI(
@@ -39,29 +43,15 @@ api = NinjaAPI(
 SORTS = {"date": "-last_seen", "new": "-first_seen", "freq": "-times_seen"}
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def project_json(project: Project) -> dict[str, Any]:
-    return {"id": str(project.id), "slug": project.slug, "name": project.name,
-            "platform": project.platform, "organization": {"slug": project.organization.slug}}  # fmt: skip
+    return {**project_fields(project), "platform": project.platform}
 
 
 def issue_json(issue: Issue) -> dict[str, Any]:
     metadata = issue.metadata or {}
     return {
-        "id": str(issue.id),
-        "shortId": issue.short_name,
-        "title": issue.title,
-        "culprit": issue.culprit,
-        "level": issue.level,
-        "status": issue.status,
+        **issue_fields(issue),
         "count": str(issue.times_seen),
-        "userCount": issue.user_count,
-        "firstSeen": _iso(issue.first_seen),
-        "lastSeen": _iso(issue.last_seen),
-        "permalink": f"{settings.BASE_URL}/issues/{issue.id}/",
         "metadata": {
             "type": str(metadata.get("type") or ""),
             "value": str(metadata.get("value") or ""),
@@ -79,8 +69,37 @@ def event_json(event: Event) -> dict[str, Any]:
     data["eventID"] = event.event_id
     data["groupID"] = str(event.issue_id)
     data["id"] = event.event_id
-    data["dateReceived"] = _iso(event.received)
+    data["dateReceived"] = iso(event.received)
     return data
+
+
+def event_item_json(event: Event, change: str | None) -> dict[str, Any]:
+    """A project event list's item (``event.issue.project`` loaded): title, culprit and short
+    id come from the issue; message, tags, user and platform from the stored event."""
+    data: dict[str, Any] = orjson.loads(decompress(event.data))
+    template, formatted = message_parts(data)
+    issue = event.issue
+    user = data.get("user")
+    return {
+        "id": event.event_id,
+        "eventID": event.event_id,
+        "groupID": str(event.issue_id),
+        "title": issue.title,
+        "message": formatted or template or "",
+        "dateCreated": iso(event.timestamp),
+        "dateReceived": iso(event.received),
+        "platform": data.get("platform"),
+        "tags": [{"key": key, "value": value} for key, value in tags_of(data)],
+        "user": user if isinstance(user, dict) else None,
+        "culprit": issue.culprit,
+        "level": event.level,
+        "shortId": issue.short_name,
+        "release": event.release or None,
+        "environment": event.environment or None,
+        "change": change,
+        "permalink": event_permalink(event.issue_id, event.event_id),
+        "project": project_json(issue.project),
+    }
 
 
 def _issue(request: HttpRequest, issue_id: int) -> Issue:
@@ -123,6 +142,36 @@ def list_issues(
     rows, link = paging.page(request, issues, cursor, limit)
     response["Link"] = link
     return [issue_json(issue) for issue in rows]
+
+
+@api.get(
+    "/projects/{org}/{project}/events/",
+    response=list[ProjectEventOut],
+    summary="A project's error events, newest first (by received time); ?since=<ISO time> "
+    "keeps those received at or after it; ?cursor=, ?limit=",
+)
+def list_project_events(
+    request: HttpRequest,
+    response: HttpResponse,
+    org: str,
+    project: str,
+    since: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Any:
+    found = get_object_or_404(visible_projects(request.auth), organization__slug=org, slug=project)  # type: ignore[attr-defined]
+    events = Event.objects.filter(project=found)
+    if since is not None:
+        events = events.filter(
+            received__gte=since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)
+        )
+    events = events.select_related("issue").order_by("-received", "-id")
+    rows, link = paging.page(request, events, cursor, limit)
+    response["Link"] = link
+    changes = changes_by_event(rows)
+    for event in rows:
+        event.issue.project = found
+    return [event_item_json(e, changes.get((e.issue_id, e.event_id))) for e in rows]
 
 
 @api.get("/issues/{issue_id}/", response=IssueOut, summary="One issue")

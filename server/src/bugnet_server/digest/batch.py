@@ -16,6 +16,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from bugnet_server.alerts.models import AlertSignal
 from bugnet_server.digest.grouping import grouping_key
 from bugnet_server.digest.normalize import normalize_event
 from bugnet_server.digest.titles import describe
@@ -43,7 +44,7 @@ class Prepared:
 class Notification:
     """Something alerts may announce: a new issue or a regression."""
 
-    action: str  # "new" | "regression"
+    action: str  # "new" | "regression" | "unignored"
     issue_id: int
     event_id: str
 
@@ -72,8 +73,26 @@ def digest_batch(rows: list[QueuedEvent]) -> list[Notification]:
     prepared = [prepare(row) for row in rows]
     with transaction.atomic():
         notifications = _write(prepared)
+        _signal_alerts(notifications, prepared)
         QueuedEvent.objects.filter(id__in=[row.id for row in rows]).delete()
     return notifications
+
+
+def _signal_alerts(notifications: list[Notification], prepared: list[Prepared]) -> None:
+    """Hand new issues, regressions and returning ignored issues to the alert worker, in the
+    batch's transaction: what the digest committed, alerts will see."""
+    if not notifications:
+        return
+    project_of = {item.row.event_id: item.row.project_id for item in prepared}
+    AlertSignal.objects.bulk_create(
+        AlertSignal(
+            project_id=project_of[n.event_id],
+            issue_id=n.issue_id,
+            action=n.action,
+            event_id=n.event_id,
+        )
+        for n in notifications
+    )
 
 
 def _write(prepared: list[Prepared]) -> list[Notification]:
@@ -91,8 +110,9 @@ def _write(prepared: list[Prepared]) -> list[Notification]:
             issue, created = _new_issue(issue_key, items[0])
             if created:
                 notifications.append(Notification("new", issue.id, items[0].row.event_id))
-        if _count_into(issue, items) == "regression":
-            notifications.append(Notification("regression", issue.id, items[-1].row.event_id))
+        change, event_id = _count_into(issue, items)
+        if change is not None:  # "regression" or "unignored"
+            notifications.append(Notification(change, issue.id, event_id))
         touched.append((issue, items))
         events.extend(_event_row(issue, item) for item in items)
     _insert_events(events)
@@ -167,12 +187,13 @@ def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> tuple[Issue,
             project_id=project_id, grouping_version=version, grouping_hash=key_hash
         )
         return existing, False
-    state.record_new(issue)
+    state.record_new(issue, first.row.event_id)
     return issue, True
 
 
-def _count_into(issue: Issue, items: list[Prepared]) -> str | None:
-    """Add ``items`` to the issue's counters; returns the state change they caused, if any."""
+def _count_into(issue: Issue, items: list[Prepared]) -> tuple[str | None, str]:
+    """Add ``items`` to the issue's counters; returns the state change they caused, if any,
+    and the event that caused it (the latest)."""
     issue.times_seen += len(items)
     releases = [str(item.event.get("release") or "") for item in items]
     latest = max(items, key=lambda item: item.timestamp)
@@ -189,10 +210,11 @@ def _count_into(issue: Issue, items: list[Prepared]) -> str | None:
         issue.first_seen = earliest.timestamp
     if not issue.first_release and any(releases):
         issue.first_release = next(r for r in releases if r)[:200]
-    change = state.on_new_events(issue, [r for r in releases if r], dt.datetime.now(UTC))
+    now = dt.datetime.now(UTC)
+    change = state.on_new_events(issue, [r for r in releases if r], now, latest.row.event_id)
     issue.save(update_fields=["times_seen", "last_seen", "first_seen", "level", "title", "culprit",
                               "metadata", "first_release", "last_release"])  # fmt: skip
-    return change
+    return change, latest.row.event_id
 
 
 def _event_row(issue: Issue, item: Prepared) -> tuple[Any, ...]:

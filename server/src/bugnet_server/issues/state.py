@@ -62,19 +62,22 @@ def _reopen(issue: Issue) -> None:
                               "ignore_until", "ignore_until_count"])  # fmt: skip
 
 
-def record_new(issue: Issue) -> None:
-    _record(issue, "new", None)
+def record_new(issue: Issue, event_id: str = "") -> None:
+    _record(issue, "new", None, event_id=event_id)
 
 
-def on_new_events(issue: Issue, releases: list[str], now: dt.datetime) -> str | None:
+def on_new_events(
+    issue: Issue, releases: list[str], now: dt.datetime, event_id: str = ""
+) -> str | None:
     """Called by the digest after it counted new events for ``issue`` (not yet saved): reopens
     it when they make a regression or end an ignore. Returns "regression", "unignored" or None.
+    ``event_id`` (the event that did it) is recorded with the change.
     """
     if issue.status == Issue.Status.RESOLVED:
         if issue.resolved_in_next_release and all(r == issue.resolved_in_release for r in releases):
             return None  # still the release it was resolved in: the fix is not out yet
         _reopen(issue)
-        _record(issue, "regression", None, releases=sorted(set(releases))[:10])
+        _record(issue, "regression", None, releases=sorted(set(releases))[:10], event_id=event_id)
         return "regression"
     if issue.status == Issue.Status.IGNORED:
         expired = issue.ignore_until is not None and now >= issue.ignore_until
@@ -83,6 +86,7 @@ def on_new_events(issue: Issue, releases: list[str], now: dt.datetime) -> str | 
         )
         if expired or counted:
             _reopen(issue)
-            _record(issue, "unignored", None, reason="time" if expired else "count")
+            _record(issue, "unignored", None, reason="time" if expired else "count",
+                    event_id=event_id)  # fmt: skip
             return "unignored"
     return None

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404
 
 from bugnet_server.api.access import visible_projects
 from bugnet_server.issues.models import Issue
 from bugnet_server.projects.models import OrganizationMember, Project
 
-__all__ = ["is_org_admin", "issue_for", "project_for", "visible_projects"]
+__all__ = ["is_org_admin", "issue_for", "member_projects", "project_for", "visible_projects"]
+
+
+def member_projects(user: Any) -> QuerySet[Project]:
+    """The projects of the user's teams (what alert emails to "the members" go by), even for a
+    superuser, who sees more."""
+    return Project.objects.select_related("organization").filter(teams__members=user).distinct()
 
 
 def project_for(user: Any, org: str, project: str) -> Project:

@@ -1,14 +1,17 @@
 """The admin pages' own URLs, included by ``web/urls.py`` (names in the ``web`` namespace):
-a project's teams and keys, users, teams, and the set-password page of invite links, which
-lives under ``/login/`` because it answers without a login."""
+a project's teams, keys and alert rules, users, teams, your own alert emails, and the
+set-password page of invite links, which lives under ``/login/`` because it answers without a
+login."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from bugnet_server.web.views import admin, admin_users
+from bugnet_server.web.views import accounts, admin, admin_users, alerts
 
 project = "projects/<slug:org>/<slug:project>/settings"
+rule = f"{project}/alerts/<int:rule_id>"  # alerts/context.py links test alerts here
+channel = f"{rule}/channels/<int:channel_id>"
 
 urlpatterns = [
     path("login/activate/<str:uidb64>/<str:token>/", admin_users.activate, name="activate"),
@@ -25,4 +28,11 @@ urlpatterns = [
     path(
         f"{project}/keys/<int:key_id>/<slug:action>/", admin.key_state, name="key-state"
     ),  # action: disable, enable, rotate
+    path(f"{project}/alerts/new/", alerts.rule_create, name="alert-rule-create"),
+    path(f"{rule}/", alerts.rule_detail, name="alert-rule"),
+    path(f"{rule}/delete/", alerts.rule_delete, name="alert-rule-delete"),
+    path(f"{rule}/channels/", alerts.channel_add, name="alert-channel-add"),
+    path(f"{channel}/remove/", alerts.channel_remove, name="alert-channel-remove"),
+    path(f"{channel}/test/", alerts.channel_test, name="alert-channel-test"),
+    path("account/alerts/", accounts.email_alerts, name="account-alerts"),
 ]

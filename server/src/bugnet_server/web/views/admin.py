@@ -1,5 +1,6 @@
 """Projects: creating one, its setup page (DSN, snippets, a test event) and its settings (name,
-retention, teams, keys); the users page (list, create, invite).
+retention, teams, keys, and a list of its alert rules: ``alerts.py``); the users page (list,
+create, invite).
 
 Seeing a project's pages takes seeing the project (``access.project_for``: 404 otherwise);
 changing anything takes being an owner or admin of its organization (403 otherwise).
@@ -38,6 +39,7 @@ from bugnet_server.web.forms import (
     RateLimitForm,
     UserCreateForm,
 )
+from bugnet_server.web.views import alerts
 
 ONCE = "bugnet_admin_once"  # session key: a password or link shown once, on the next page
 _EVENT_ID = re.compile(r"[0-9a-f]{32}")
@@ -264,6 +266,7 @@ def _settings_page(request: HttpRequest, project: Project, **bound: Any) -> Http
         "grouping_version": GROUPING_VERSION,
         "grouping": list(grouping),
         "key_cache_seconds": int(CACHE_SECONDS),
+        "alerts": alerts.section(project),
         "nav": "projects",
     }
     return render(request, "web/project_settings.html", context, status=400 if bound else 200)

@@ -24,15 +24,18 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from bugnet_server.alerts.models import Alert, Delivery
 from bugnet_server.api.views import event_json as decode_event
 from bugnet_server.issues import state
 from bugnet_server.issues.models import Event, HourlyCount, Issue, IssueActivity, TagValue
 from bugnet_server.web.access import issue_for
+from bugnet_server.web.views.alerts import with_attempts
 
 log = logging.getLogger(__name__)
 
 TOP_TAG_VALUES = 5
 ACTIVITY_SHOWN = 100
+ALERT_DELIVERIES_SHOWN = 100
 IGNORE_FOR = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(hours=24),
               "7d": dt.timedelta(days=7)}  # fmt: skip
 IGNORE_COUNTS = ("10", "100", "1000")
@@ -263,9 +266,41 @@ def _tag_breakdown(issue: Issue) -> list[TagKey]:
     return list(keys.values())
 
 
-def _activity(issue: Issue) -> list[IssueActivity]:
-    return list(
+@dataclass
+class AlertItem:
+    """An alert in the issue's activity, with its deliveries (and their attempts)."""
+
+    alert: Alert
+    deliveries: list[Delivery]
+    is_alert: bool = True
+
+    @property
+    def created(self) -> dt.datetime:
+        return self.alert.created
+
+
+def _activity(issue: Issue) -> list[IssueActivity | AlertItem]:
+    """The issue's state changes and alerts, newest first."""
+    changes = list(
         IssueActivity.objects.filter(issue_id=issue.pk)
         .select_related("user")
         .order_by("-created", "-id")[:ACTIVITY_SHOWN]
     )
+    merged: list[IssueActivity | AlertItem] = [*changes, *_alerts(issue)]
+    merged.sort(key=lambda item: item.created, reverse=True)
+    return merged[:ACTIVITY_SHOWN]
+
+
+def _alerts(issue: Issue) -> list[AlertItem]:
+    """The issue's latest alerts, from two queries: deliveries with their alert and rule, then
+    their attempts."""
+    deliveries = with_attempts(
+        Delivery.objects.filter(alert__issue_id=issue.pk)
+        .select_related("alert__rule")
+        .order_by("-alert__created", "-alert_id", "id")
+    )[:ALERT_DELIVERIES_SHOWN]
+    items: dict[int, AlertItem] = {}
+    for delivery in deliveries:
+        item = items.setdefault(delivery.alert_id, AlertItem(delivery.alert, []))
+        item.deliveries.append(delivery)
+    return list(items.values())

@@ -1,5 +1,5 @@
-"""``bugnet digest``: run the digest worker in the foreground (``serve`` starts one for you;
-run more on other machines when the database is PostgreSQL)."""
+"""``bugnet digest``: run the digest worker, and the alert worker beside it, in the foreground
+(``serve`` starts one for you; run more on other machines when the database is PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from bugnet_server.alerts.worker import AlertWorker
 from bugnet_server.digest.worker import DigestWorker
 
 
@@ -22,8 +23,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         worker = DigestWorker(options["poll"], options["batch"], options["lease"])
+        alerts = AlertWorker()
+
+        def stop(*_: object) -> None:
+            worker.stop()
+            alerts.stop()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: worker.stop())
+            signal.signal(sig, stop)
         worker.start()
-        while worker.is_alive():
+        alerts.start()
+        while worker.is_alive() or alerts.is_alive():
             worker.join(0.5)
+            if not worker.is_alive():
+                alerts.stop()  # the digest ended: stop alerting too, after what is in hand
+                alerts.join(0.5)
