@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import free_port, fresh_postgres_database, server_env, wait_healthy
+from conftest import Server, free_port, fresh_postgres_database, server_env, wait_healthy
 
 SENDERS = 16
 GRACEFUL_TIMEOUT = 30  # gunicorn's, as `bugnet serve` configures it
@@ -317,3 +317,26 @@ def test_sigterm_while_sending_exits_0_and_keeps_every_acknowledged_event(databa
     assert_all_acknowledged_stored(load, database_url, server.output)
     assert_counted(load, database_url)
     print(f"{len(load.acknowledged)} events acknowledged, all stored; exit took {took:.1f} s")
+
+
+def test_digest_stops_on_signals_in_quick_succession(server: Server):
+    """A second SIGTERM arriving while the first is being handled (as when the whole group is
+    signalled and the arbiter passes its own on) must not deadlock the digest: its handler only
+    raises a flag, and the process exits 0 promptly."""
+    for _ in range(6):
+        digest = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "digest", "--skip-checks"],
+                                  env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)  # fmt: skip
+        try:
+            time.sleep(1.2)  # Django set up and both workers running
+            assert digest.poll() is None, digest.communicate()[0]
+            for _ in range(4):
+                digest.send_signal(signal.SIGTERM)
+                time.sleep(0.002)
+            output, _ = digest.communicate(timeout=10)
+            assert digest.returncode == 0, output
+            assert "Traceback" not in output, output
+        finally:
+            if digest.poll() is None:
+                digest.kill()
+                digest.communicate()

@@ -25,16 +25,28 @@ class Command(BaseCommand):
         worker = DigestWorker(options["poll"], options["batch"], options["lease"])
         alerts = AlertWorker()
 
-        def stop(*_: object) -> None:
-            worker.stop()
-            alerts.stop()
+        # The handler only raises a flag: the loop below does the stopping. A handler that took
+        # a lock (Event.set does) could deadlock the main thread when a second signal arrives
+        # while the first is still in it, as it does when SIGTERM goes to the whole process
+        # group and the arbiter then passes its own on.
+        signalled: list[int] = []
+
+        def note(signum: int, _frame: object) -> None:
+            signalled.append(signum)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop)
+            signal.signal(sig, note)
         worker.start()
         alerts.start()
         while worker.is_alive() or alerts.is_alive():
-            worker.join(0.5)
+            worker.join(0.1)
+            if signalled:
+                worker.stop()
+                alerts.stop()
             if not worker.is_alive():
                 alerts.stop()  # the digest ended: stop alerting too, after what is in hand
-                alerts.join(0.5)
+                alerts.join(0.1)
+        # Done. Python puts its default handlers back as it exits, and a late signal (the
+        # arbiter's, after the group's) would then turn a clean exit into "killed by SIGTERM".
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
