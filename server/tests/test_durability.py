@@ -340,3 +340,35 @@ def test_digest_stops_on_signals_in_quick_succession(server: Server):
             if digest.poll() is None:
                 digest.kill()
                 digest.communicate()
+
+
+def test_digest_runs_at_a_lower_priority_than_the_http_workers(server: Server):
+    """When ingest and digest both want the CPU, the SDK's answer comes first."""
+
+    def children(pid: int) -> list[int]:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+
+    def niceness(pid: int) -> int:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[16])
+
+    def command(pid: int) -> str:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode()
+
+    if not os.path.exists(f"/proc/{server.process.pid}/task"):
+        pytest.skip("needs Linux's /proc")
+    deadline = time.monotonic() + 10
+    while True:
+        kids = {pid: command(pid) for pid in children(server.process.pid)}
+        digests = [pid for pid, argv in kids.items() if " digest" in argv]
+        if digests or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    workers = [pid for pid, argv in kids.items() if " digest" not in argv]
+    assert digests, kids
+    assert workers, kids
+    base = niceness(server.process.pid)
+    assert all(niceness(pid) == base for pid in workers)
+    assert all(niceness(pid) == base + 5 for pid in digests)
