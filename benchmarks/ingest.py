@@ -42,9 +42,9 @@ Targets (each started fresh, one after the other, in its own scratch directory):
 - null sink: ``ingest_sink.py``, a ``ThreadingHTTPServer`` process that reads the body and
   answers 200: the ceiling of this harness on this machine;
 - Bugnet SQLite / PostgreSQL: ``bugnet serve`` (migrate, bootstrap, gunicorn gthread with its
-  default workers and threads, a digest thread in each worker, so the workers' CPU includes
-  the digest's), on a fresh data dir; for PostgreSQL on a fresh
-  database that is dropped afterwards;
+  default workers and threads, and the ``bugnet digest`` process it supervises, whose CPU is
+  shown apart), on a fresh data dir; for PostgreSQL on a fresh database that is dropped
+  afterwards;
 - Bugsink 2.6.1: ``ingest_bugsink_settings.py`` (quotas raised, no phone-home), migrated and
   set up without prompts, gunicorn with its Docker image's workers (sync, ``min(cores, 4)``)
   and ``bugsink-runsnappea`` digesting.

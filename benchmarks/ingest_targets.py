@@ -3,7 +3,7 @@ directory, ready to take envelopes, measurable (memory of its process tree, dige
 and stopped again.
 
 - ``NullSink``: ``ingest_sink.py`` in its own process, the ceiling of the harness.
-- ``Bugnet``: ``bugnet serve`` (gunicorn gthread, a digest thread per worker) on SQLite in a fresh
+- ``Bugnet``: ``bugnet serve`` (gunicorn gthread, and its digest process) on SQLite in a fresh
   data dir, or on a fresh PostgreSQL database that ``stop()`` drops; or, for the HTTP server
   comparison, ``bugnet_server.wsgi:application`` under another server with no digest.
 - ``Bugsink``: Bugsink 2.6.1 from its own environment (``ingest_bugsink_settings.py``):
@@ -317,7 +317,7 @@ class Bugnet(Target):
             command = process_role(pid)
             if " digest" in command:
                 roles["digest"].append(pid)
-            elif pid != root:  # gunicorn's workers (each with a digest thread unless --no-digest)
+            elif pid != root:  # gunicorn's workers
                 roles["web worker"].append(pid)
         return {role: pids for role, pids in roles.items() if pids}
 

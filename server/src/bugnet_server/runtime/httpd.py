@@ -12,7 +12,8 @@ The digest is a process of its own rather than a thread in a worker: measured wi
 
 SIGTERM and SIGINT are graceful: workers stop accepting and finish the requests in flight, the
 digest finishes its batch, then everything exits with status 0. The digest runs at a lower CPU
-priority (``DIGEST_NICENESS``). A digest process that dies is started again (after 1 s, doubling up to a minute while it keeps dying).
+priority (``DIGEST_NICENESS``). A digest process that dies is started again (after 1 s,
+doubling up to a minute while it keeps dying).
 
 This module imports nothing of Django at module level: the arbiter must stay small.
 """
