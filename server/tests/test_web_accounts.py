@@ -4,18 +4,12 @@ projects."""
 
 from __future__ import annotations
 
-import textwrap
 import time
 
 import pytest
 from conftest import Server
 from web_client import WebClient
-
-
-def shell(server: Server, code: str) -> str:
-    result = server.bugnet("shell", "-c", textwrap.dedent(code))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+from web_site import join_team
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +23,7 @@ def people(server: Server) -> dict[str, str]:
         )
     for name in (f"Visible {tag}", f"Hidden {tag}"):
         assert server.bugnet("project", "create", name).returncode == 0
-    shell(
-        server,
-        f"""
-        from django.contrib.auth import get_user_model
-        from bugnet_server.projects.models import Organization, OrganizationMember, Project, Team
-        org = Organization.objects.get(slug="default")
-        user = get_user_model().objects.get(email="{member}")
-        OrganizationMember.objects.get_or_create(organization=org, user=user)
-        team = Team.objects.create(organization=org, slug="team-{tag}", name="Team {tag}")
-        team.members.add(user)
-        Project.objects.get(slug="visible-{tag}").teams.add(team)
-        """,
-    )
+    join_team(server, member, f"team-{tag}", [f"visible-{tag}"])
     return {"member": member, "outsider": outsider, "visible": f"visible-{tag}",
             "hidden": f"hidden-{tag}"}  # fmt: skip
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import Server
 from web_client import WebClient
+from web_site import join_team
 
 PASSWORD = "a-long-password"
 XSS_TITLE = "<script>alert(1)</script>"
@@ -65,11 +65,6 @@ def wait_digested(server: Server, slug: str, events: int) -> None:
     raise AssertionError(f"{slug}: the digest did not count {events} events in time")
 
 
-def shell(server: Server, code: str) -> None:
-    result = server.bugnet("shell", "-c", textwrap.dedent(code))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.fixture(scope="module")
 def shop(server: Server) -> dict[str, Any]:
     """A project seen by a member (through a team) and not by an outsider, with issues whose
@@ -81,20 +76,7 @@ def shop(server: Server) -> dict[str, Any]:
         last_line(server, "user", "create", email, "--password", PASSWORD)
     dsn = last_line(server, "project", "create", f"Listing {tag}")
     paged_dsn = last_line(server, "project", "create", f"Paging {tag}")
-    shell(
-        server,
-        f"""
-        from django.contrib.auth import get_user_model
-        from bugnet_server.projects.models import Organization, OrganizationMember, Project, Team
-        org = Organization.objects.get(slug="default")
-        user = get_user_model().objects.get(email="{member}")
-        OrganizationMember.objects.get_or_create(organization=org, user=user)
-        team = Team.objects.create(organization=org, slug="listers-{tag}", name="Listers")
-        team.members.add(user)
-        for slug in ("{slug}", "{paged}"):
-            Project.objects.get(slug=slug).teams.add(team)
-        """,
-    )
+    join_team(server, member, f"listers-{tag}", [slug, paged])
     sort = {"tags": {"suite": "sort"}}
     for n, ago in enumerate((3 * 3600, 3000, 600)):  # first seen 3 h ago, last seen 10 min ago
         send(dsn, error("CheckoutError", "cart is empty", "shop.cart", ago, environment="prod", release="list@1.0", user={"id": f"u{n}"},

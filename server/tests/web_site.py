@@ -5,11 +5,38 @@ modules sharing one server never meet; a module subclasses ``Site`` for its own 
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from typing import Any
 
 from conftest import Server
 from web_client import Page, WebClient
+
+
+def shell(server: Server, code: str) -> str:
+    """Run ``code`` in ``bugnet shell`` against ``server``'s database; its output."""
+    result = server.bugnet("shell", "-c", textwrap.dedent(code))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def join_team(server: Server, email: str, team: str, projects: list[str]) -> None:
+    """Make ``email`` a member of the default organization and of a new team ``team`` (slug and
+    name) that has ``projects`` (slugs)."""
+    shell(
+        server,
+        f"""
+        from django.contrib.auth import get_user_model
+        from bugnet_server.projects.models import Organization, OrganizationMember, Project, Team
+        org = Organization.objects.get(slug="default")
+        user = get_user_model().objects.get(email={email!r})
+        OrganizationMember.objects.get_or_create(organization=org, user=user)
+        team = Team.objects.create(organization=org, slug={team!r}, name={team!r})
+        team.members.add(user)
+        for slug in {projects!r}:
+            Project.objects.get(slug=slug).teams.add(team)
+        """,
+    )
 
 
 def one(server: Server, sql: str, *params: Any) -> Any:
