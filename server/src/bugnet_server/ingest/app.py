@@ -18,6 +18,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -57,19 +58,35 @@ Headers = list[tuple[str, str]]
 
 
 class Request:
-    """What ingest reads of a WSGI request."""
+    """What ingest reads of a request, whichever server interface brought it."""
 
-    __slots__ = ("environ", "headers", "query")
+    __slots__ = ("client_ip", "content_encoding", "content_length", "content_type", "headers",
+                 "query")  # fmt: skip
 
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self.environ = environ
-        self.headers = EnvironHeaders(environ)
-        query = environ.get("QUERY_STRING", "")
-        self.query = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+    def __init__(self, headers: Mapping[str, str], query_string: str, client_ip: str | None):
+        self.headers = headers
+        self.query = dict(parse_qsl(query_string, keep_blank_values=True)) if query_string else {}
+        self.content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        self.content_encoding = headers.get("Content-Encoding", "")
+        self.content_length = _content_length(headers.get("Content-Length", ""))
+        self.client_ip = client_ip or None
 
-    @property
-    def content_type(self) -> str:
-        return str(self.environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> Request:
+        return cls(EnvironHeaders(environ), environ.get("QUERY_STRING", ""),
+                   environ.get("REMOTE_ADDR"))  # fmt: skip
+
+
+def _content_length(header: str) -> int | None:
+    if not header:
+        return None
+    try:
+        length = int(header)
+    except ValueError:
+        raise IngestError(400, f"invalid Content-Length {header[:64]!r}") from None
+    if length < 0:
+        raise IngestError(400, "negative Content-Length")
+    return length
 
 
 class EnvironHeaders(Mapping[str, str]):
@@ -97,9 +114,42 @@ class EnvironHeaders(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
+@dataclass(slots=True)
+class Submission:
+    """What a request asks to store, read, checked and authorized, not yet stored."""
+
+    key: keys.KeyInfo
+    events: list[tuple[str, bytes]]  # (event id, JSON)
+    counts: dict[tuple[str, str], int]  # (category, outcome) → quantity
+    received_at: float
+    sent_at: str
+    client_ip: str | None
+
+    def answer(self) -> bytes:
+        return orjson.dumps({"id": self.events[0][0]} if self.events else {})
+
+
+def read_submission(
+    request: Request, raw_id: str, endpoint: str, raw_chunks: Callable[[int], Iterator[bytes]],
+    *, lookup: bool = True,
+) -> Submission:  # fmt: skip
+    """Authenticate, bound, parse and check a POST to ``/api/<raw_id>/<endpoint>/``.
+
+    ``raw_chunks(limit)`` gives the body as it arrives (413 past ``limit`` raw bytes). With
+    ``lookup=False`` nothing here touches the database: a key not in the cache raises
+    ``keys.Uncached`` (the caller looks it up elsewhere and calls again).
+    """
+    if not (raw_id.isascii() and raw_id.isdigit()):
+        raise IngestError(400, f"the project id {raw_id[:64]!r} in the URL is not a number")
+    project_id = int(raw_id)
+    if endpoint == "envelope" or request.content_type == "application/x-sentry-envelope":
+        return _read_envelope(request, project_id, raw_chunks, lookup)
+    return _read_store(request, project_id, raw_chunks, lookup)
+
+
 class IngestApp:
     """The WSGI app for ``PATH``; anything it cannot handle is a JSON 4xx (503 if the database
-    fails), never an unanswered request."""
+    fails), never an unanswered request. (``bugnet serve`` runs the ASGI twin, ``asgi.py``.)"""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
@@ -110,37 +160,49 @@ class IngestApp:
             else:
                 status, headers, content = self._dispatch(environ, method)
         except IngestError as exc:
-            status, headers, content = _refusal(exc)
+            status, headers, content = refusal(exc)
         except Exception:
-            logger.exception("ingest failed")
-            status, headers, content = _json(
-                503, {"detail": "the server could not store this now; retry later", "causes": []}
-            )
-            headers.append(("Retry-After", "10"))
+            status, headers, content = unavailable()
         finally:
             # What Django does at the end of each request: drop a connection that broke.
             connection.close_if_unusable_or_obsolete()
         headers += CORS_HEADERS
         headers.append(("Content-Length", str(len(content))))
-        start_response(_STATUS_LINES.get(status, f"{status} Unknown"), headers)
+        start_response(status_line(status), headers)
         return [content]
 
     def _dispatch(self, environ: dict[str, Any], method: str) -> tuple[int, Headers, bytes]:
-        match = PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if match is None:  # wsgi.py sends only matching paths; answer sensibly anyway
-            raise IngestError(404, "not an ingest URL: use /api/<project id>/envelope/")
-        raw_id, endpoint = match.groups()
-        if method != "POST":
-            raise IngestError(405, f"{method[:20]} is not allowed here: use POST")
-        if not (raw_id.isascii() and raw_id.isdigit()):
-            raise IngestError(400, f"the project id {raw_id[:64]!r} in the URL is not a number")
-        request = Request(environ)
-        if endpoint == "envelope" or request.content_type == "application/x-sentry-envelope":
-            return _ingest_envelope(request, int(raw_id))
-        return _ingest_store(request, int(raw_id))
+        raw_id, endpoint = route(environ.get("PATH_INFO", ""), method)
+        request = Request.from_environ(environ)
+
+        def raw_chunks(limit: int) -> Iterator[bytes]:
+            _limit_stalls(environ)
+            return body.raw_chunks(environ["wsgi.input"], request.content_length, limit)
+
+        submission = read_submission(request, raw_id, endpoint, raw_chunks)
+        check_rate_limit(submission)
+        store.store(submission.key.project_id, submission.events, submission.counts,
+                    received_at=submission.received_at, sent_at=submission.sent_at,
+                    client_ip=submission.client_ip)  # fmt: skip
+        return 200, [("Content-Type", "application/json")], submission.answer()
 
 
-def _refusal(exc: IngestError) -> tuple[int, Headers, bytes]:
+def route(path: str, method: str) -> tuple[str, str]:
+    """The project id (as sent) and the endpoint of an ingest URL; 404 or 405 otherwise."""
+    match = PATH.fullmatch(path)
+    if match is None:  # the apps send only matching paths; answer sensibly anyway
+        raise IngestError(404, "not an ingest URL: use /api/<project id>/envelope/")
+    if method != "POST":
+        raise IngestError(405, f"{method[:20]} is not allowed here: use POST")
+    raw_id, endpoint = match.groups()
+    return raw_id, endpoint
+
+
+def status_line(status: int) -> str:
+    return _STATUS_LINES.get(status, f"{status} Unknown")
+
+
+def refusal(exc: IngestError) -> tuple[int, Headers, bytes]:
     status, headers, content = _json(exc.status, {"detail": exc.detail, "causes": []})
     # A header value is latin-1 and one line: keep what the reason can say within that.
     reason = exc.detail[:200].encode("latin-1", "replace").decode("latin-1")
@@ -152,22 +214,23 @@ def _refusal(exc: IngestError) -> tuple[int, Headers, bytes]:
     return status, headers, content
 
 
+def unavailable() -> tuple[int, Headers, bytes]:
+    """The answer when storing failed for a reason not the client's (the database): 503."""
+    logger.exception("ingest failed")
+    status, headers, content = _json(
+        503, {"detail": "the server could not store this now; retry later", "causes": []}
+    )
+    headers.append(("Retry-After", "10"))
+    return status, headers, content
+
+
 def _json(status: int, payload: object) -> tuple[int, Headers, bytes]:
     return status, [("Content-Type", "application/json")], orjson.dumps(payload)
 
 
-def _body(request: Request, raw_limit: int, limit: int) -> Iterator[bytes]:
-    environ = request.environ
-    length_header = environ.get("CONTENT_LENGTH") or ""
-    try:
-        length = int(length_header) if length_header else None
-    except ValueError:
-        raise IngestError(400, f"invalid Content-Length {length_header[:64]!r}") from None
-    if length is not None and length < 0:
-        raise IngestError(400, "negative Content-Length")
-    _limit_stalls(environ)
-    raw = body.raw_chunks(environ["wsgi.input"], length, raw_limit)
-    return body.decompressed(raw, environ.get("HTTP_CONTENT_ENCODING", ""), limit)
+def _decoded(request: Request, raw_chunks: Callable[[int], Iterator[bytes]], raw_limit: int,
+             limit: int) -> Iterator[bytes]:  # fmt: skip
+    return body.decompressed(raw_chunks(raw_limit), request.content_encoding, limit)
 
 
 def _limit_stalls(environ: dict[str, Any]) -> None:
@@ -182,10 +245,11 @@ def _limit_stalls(environ: dict[str, Any]) -> None:
         sock.settimeout(BODY_STALL)
 
 
-def _ingest_envelope(request: Request, project_id: int) -> tuple[int, Headers, bytes]:
+def _read_envelope(request: Request, project_id: int,
+                   raw_chunks: Callable[[int], Iterator[bytes]], lookup: bool) -> Submission:  # fmt: skip
     received_at = time.time()
     credentials = auth.credentials(request.headers, request.query)
-    parsed = envelopes.read_envelope(_body(request, RAW_LIMIT, ENVELOPE_LIMIT))
+    parsed = envelopes.read_envelope(_decoded(request, raw_chunks, RAW_LIMIT, ENVELOPE_LIMIT))
     dsn = parsed.headers.get("dsn")
     if isinstance(dsn, str) and dsn:
         from_dsn = auth.credentials_from_dsn(dsn, project_id)
@@ -196,40 +260,30 @@ def _ingest_envelope(request: Request, project_id: int) -> tuple[int, Headers, b
         raise IngestError(
             403, "missing authorization: send X-Sentry-Auth, sentry_key= or a dsn header"
         )
-    key = keys.authorize(credentials.public_key, project_id)
+    key = keys.authorize(credentials.public_key, project_id, lookup=lookup)
     header_id = parsed.headers.get("event_id")
     events = []
     for index, (_headers, payload) in enumerate(parsed.events):
         event = _event_object(payload, f"event item {index}")
         events.append((_event_id(header_id if index == 0 else None, event), payload))
     counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
-    _check_rate_limit(key, counts, len(events), received_at)
-    store.store(
-        key.project_id,
-        events,
-        counts,
-        received_at=received_at,
-        sent_at=_sent_at(parsed.headers.get("sent_at")),
-        client_ip=_client_ip(request),
-    )
-    return _json(200, {"id": events[0][0]} if events else {})
+    return Submission(key, events, counts, received_at, _sent_at(parsed.headers.get("sent_at")),
+                      request.client_ip)  # fmt: skip
 
 
-def _ingest_store(request: Request, project_id: int) -> tuple[int, Headers, bytes]:
+def _read_store(request: Request, project_id: int,
+                raw_chunks: Callable[[int], Iterator[bytes]], lookup: bool) -> Submission:  # fmt: skip
     received_at = time.time()
     credentials = auth.credentials(request.headers, request.query)
     if credentials is None:
         raise IngestError(401, "missing authorization: send X-Sentry-Auth or sentry_key=")
-    key = keys.authorize(credentials.public_key, project_id)
-    payload = b"".join(_body(request, STORE_RAW_LIMIT, STORE_LIMIT))
+    key = keys.authorize(credentials.public_key, project_id, lookup=lookup)
+    payload = b"".join(_decoded(request, raw_chunks, STORE_RAW_LIMIT, STORE_LIMIT))
     payload = _maybe_base64_zlib(payload)
     event = _event_object(payload, "the event")
     event_id = _event_id(None, event)
-    counts = {("error", "accepted"): 1}
-    _check_rate_limit(key, counts, 1, received_at)
-    store.store(key.project_id, [(event_id, payload)], counts, received_at=received_at,
-                sent_at="", client_ip=_client_ip(request))  # fmt: skip
-    return _json(200, {"id": event_id})
+    return Submission(key, [(event_id, payload)], {("error", "accepted"): 1}, received_at, "",
+                      request.client_ip)  # fmt: skip
 
 
 def _sent_at(value: object) -> str:
@@ -281,9 +335,12 @@ def _event_id(header_id: object, event: dict[str, Any]) -> str:
     return text
 
 
-def _check_rate_limit(
-    key: keys.KeyInfo, counts: dict[tuple[str, str], int], events: int, now: float
-) -> None:
+def check_rate_limit(submission: Submission) -> None:
+    """429 if the submission's events would take its key over its limit (the refusal counted).
+
+    It queries the database: only for keys that have a limit.
+    """
+    key, events, now = submission.key, len(submission.events), submission.received_at
     if not key.rate_limit_per_minute or not events:
         return
     wait = rate_limits.take(key.id, key.rate_limit_per_minute, events, now)
@@ -295,8 +352,3 @@ def _check_rate_limit(
         )
         error.retry_after = wait  # type: ignore[attr-defined]
         raise error
-
-
-def _client_ip(request: Request) -> str | None:
-    value = request.environ.get("REMOTE_ADDR")
-    return str(value) if value else None

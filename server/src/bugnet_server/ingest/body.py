@@ -19,6 +19,7 @@ from bugnet_server.ingest.errors import IngestError
 CHUNK = 64 * 1024
 _IDENTITY = {"", "identity", "utf-8"}  # sentry-ruby sends "", sentry.java.android "UTF-8"
 ZSTD_SLICE = 256  # compressed bytes per step: at most 8 MiB of output each
+STALLED = "the request body stalled: send it without pauses"
 ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # what the zstd format asks decoders to support; a bigger
 # window is memory the sender makes us hold per request (zstd's own default allows 128 MiB)
 
@@ -34,7 +35,7 @@ def raw_chunks(stream: BinaryIO, content_length: int | None, limit: int) -> Iter
         try:
             chunk = stream.read(want)
         except TimeoutError:
-            raise IngestError(408, "the request body stalled: send it without pauses") from None
+            raise IngestError(408, STALLED) from None
         except Exception as exc:
             # The HTTP server raises its own errors for broken chunked framing or a client
             # that hung up mid-body: the body is unreadable, which is the client's fault.

@@ -24,30 +24,48 @@ class KeyInfo:
     rate_limit_per_minute: int | None
 
 
+class Uncached(Exception):
+    """``authorize(..., lookup=False)`` met a key it would have to look up."""
+
+    def __init__(self, public_key: str) -> None:
+        super().__init__(public_key)
+        self.public_key = public_key
+
+
 _cache: dict[str, tuple[float, KeyInfo | None]] = {}
 _lock = threading.Lock()
 
 
-def authorize(public_key: str, project_id: int) -> KeyInfo:
-    """The key if it may write to ``project_id``; 403 otherwise (unknown, inactive, other project)."""
+def authorize(public_key: str, project_id: int, *, lookup: bool = True) -> KeyInfo:
+    """The key if it may write to ``project_id``; 403 otherwise (unknown, inactive, other project).
+
+    A key not seen for ``CACHE_SECONDS`` is read from the database, unless ``lookup`` is false
+    (on an event loop, which must not wait for a query): then ``Uncached`` is raised instead.
+    """
     if not _PLAUSIBLE_KEY.fullmatch(public_key):
         raise IngestError(403, "event submission rejected with_reason: ProjectId")
     now = time.monotonic()
     with _lock:
         cached = _cache.get(public_key)
     if cached is None or cached[0] < now:
-        row = ProjectKey.objects.filter(public_key=public_key).first()
-        info = (
-            KeyInfo(row.id, row.project_id, row.active, row.rate_limit_per_minute) if row else None
-        )
-        with _lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[public_key] = (now + CACHE_SECONDS, info)
+        if not lookup:
+            raise Uncached(public_key)
+        info = load(public_key)
     else:
         info = cached[1]
     if info is None or not info.active or info.project_id != project_id:
         raise IngestError(403, "event submission rejected with_reason: ProjectId")
+    return info
+
+
+def load(public_key: str) -> KeyInfo | None:
+    """Read ``public_key`` from the database into the cache (None: no such key)."""
+    row = ProjectKey.objects.filter(public_key=public_key).first()
+    info = KeyInfo(row.id, row.project_id, row.active, row.rate_limit_per_minute) if row else None
+    with _lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[public_key] = (time.monotonic() + CACHE_SECONDS, info)
     return info
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import zstandard
 from django.db import connection
@@ -34,6 +35,43 @@ def decompress(data: bytes | memoryview) -> bytes:
     return bytes(decompressor.decompress(bytes(data)))
 
 
+Rows = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
+
+
+def rows(
+    project_id: int,
+    events: list[tuple[str, bytes]],
+    counts: dict[tuple[str, str], int],
+    *,
+    received_at: float,
+    sent_at: str,
+    client_ip: str | None,
+) -> Rows:
+    """The queue rows (``INSERT_EVENT``) and count rows (``INSERT_OUTCOME``) that store ``events``
+    (event_id, JSON) and add ``counts`` ((category, outcome) → quantity)."""
+    ops = connection.ops
+    ip = ops.adapt_ipaddressfield_value(client_ip)
+    queued = [
+        (project_id, event_id, received_at, sent_at[:64], ip, compress(payload), 0.0)
+        for event_id, payload in events
+    ]
+    day = ops.adapt_datefield_value(dt.datetime.fromtimestamp(received_at, dt.timezone.utc).date())
+    outcomes: list[tuple[object, ...]] = [
+        (project_id, day, category, outcome, quantity)
+        for (category, outcome), quantity in counts.items()
+        if quantity
+    ]
+    return list(queued), outcomes
+
+
+def write(cursor: Any, rows: Rows) -> None:
+    queued, outcomes = rows
+    if queued:
+        cursor.executemany(INSERT_EVENT, queued)
+    if outcomes:
+        cursor.executemany(INSERT_OUTCOME, outcomes)
+
+
 def store(
     project_id: int,
     events: list[tuple[str, bytes]],
@@ -43,32 +81,19 @@ def store(
     sent_at: str,
     client_ip: str | None,
 ) -> None:
-    """Queue ``events`` (event_id, JSON) and add ``counts`` ((category, outcome) → quantity).
+    """Queue ``events`` and add ``counts`` (as ``rows``), committed when this returns.
 
     Plain SQL rather than ``bulk_create``: on the ingest path the ORM's statement building
     cost more than the insert.
     """
-    ops = connection.ops
-    ip = ops.adapt_ipaddressfield_value(client_ip)
-    rows = [
-        (project_id, event_id, received_at, sent_at[:64], ip, compress(payload), 0.0)
-        for event_id, payload in events
-    ]
-    day = ops.adapt_datefield_value(dt.datetime.fromtimestamp(received_at, dt.timezone.utc).date())
-    outcomes = [
-        (project_id, day, category, outcome, quantity)
-        for (category, outcome), quantity in counts.items()
-        if quantity
-    ]
+    prepared = rows(project_id, events, counts, received_at=received_at, sent_at=sent_at,
+                    client_ip=client_ip)  # fmt: skip
 
-    def write() -> None:
+    def work() -> None:
         with connection.cursor() as cursor:
-            if rows:
-                cursor.executemany(_INSERT_EVENT, rows)
-            if outcomes:
-                cursor.executemany(_INSERT_OUTCOME, outcomes)
+            write(cursor, prepared)
 
-    group_commit.run(write)
+    group_commit.run(work)
 
 
 def insert_sql(model: type[Model], columns: str, conflict: str = "") -> str:
@@ -81,9 +106,9 @@ def insert_sql(model: type[Model], columns: str, conflict: str = "") -> str:
     )
 
 
-_INSERT_EVENT = insert_sql(
+INSERT_EVENT = insert_sql(
     QueuedEvent,
     "project_id, event_id, received_at, sent_at, client_ip, payload, claimed_until",
     " ON CONFLICT DO NOTHING",  # the same event id again: stored once
 )
-_INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, quantity")
+INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, quantity")

@@ -45,25 +45,44 @@ def command(bind: str, workers: int, threads: int, digest: bool) -> list[str]:
     return argv if digest else [*argv, "--no-digest"]
 
 
-def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+def _json_error(status: int, message: str, extra_headers: Any = ()) -> bytes:
     """gunicorn's answer to a request it cannot parse (a 431 for huge headers, a 414, a bad
-    chunk...), as JSON with a ``detail`` like every other refusal of ours, not an HTML page."""
-    from gunicorn.util import write_nonblock
+    chunk...), as JSON with a ``detail`` like every other refusal of ours, not plain text."""
+    from http import HTTPStatus
 
-    detail = f"{reason}: {message}" if message else reason
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    detail = f"{reason}: {message}" if message and message != reason else reason
     body = json.dumps({"detail": detail, "causes": []}).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
-    write_nonblock(sock, head.encode("latin-1") + body)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n")  # fmt: skip
+    return head.encode("latin-1") + body
 
 
 def run(bind: str, workers: int, threads: int, digest: bool) -> None:
-    from gunicorn import util
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
+    from gunicorn.asgi.protocol import ASGIProtocol
 
-    # The one place we change gunicorn's behaviour (its workers call util.write_error).
-    util.write_error = _write_json_error
+    # The one place we change gunicorn's behaviour: its refusals of what it cannot parse.
+    def send_error_response(self: Any, status: int, message: str, extra_headers: Any = ()) -> None:
+        self._safe_write(_json_error(status, str(message), extra_headers))
+
+    # A client that half-closes its side mid-body (sends what it has, then shuts down writing)
+    # still gets told what was wrong with it, as the threaded worker did: on EOF asyncio would
+    # close the whole connection unless told otherwise.
+    def eof_received(self: Any) -> bool:
+        if self.reader:
+            self.reader.feed_eof()
+        if self._body_receiver is not None:
+            self._body_receiver.signal_disconnect()
+        return True
+
+    ASGIProtocol._send_error_response = send_error_response
+    ASGIProtocol.eof_received = eof_received
 
     class BugnetArbiter(Arbiter):  # type: ignore[misc]
         digest_process: subprocess.Popen[bytes] | None = None
@@ -116,8 +135,9 @@ def run(bind: str, workers: int, threads: int, digest: bool) -> None:
             settings: dict[str, Any] = {
                 "bind": [bind],
                 "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
+                "worker_class": "asgi",
+                "asgi_lifespan": "on",
+                "http_parser": "python",
                 "graceful_timeout": GRACEFUL_SECONDS,
                 "timeout": 60,
                 "keepalive": 5,
@@ -132,9 +152,9 @@ def run(bind: str, workers: int, threads: int, digest: bool) -> None:
                     self.cfg.set(name, value)
 
         def load(self) -> Any:
-            from bugnet_server.wsgi import application
+            from bugnet_server.asgi import Application
 
-            return application
+            return Application(threads)
 
     BugnetArbiter(Application()).run()
 
