@@ -6,7 +6,9 @@ bugnet_server.settings``) with the digest off, on its own copy of one SQLite dat
 envelope as a chunked POST without Content-Length (what the Node SDK sends); it passes when
 the answer is 200 and the event is in the queue. Candidates:
 
-- gunicorn gthread: what ``bugnet serve`` runs (its default workers and threads);
+- gunicorn asgi: what ``bugnet serve`` runs (its default workers; ingest on the event loop),
+  serving ``bugnet_server.asgi:application`` and the null app's ASGI twin;
+- gunicorn gthread: what ``bugnet serve`` ran before, 8 threads per worker;
 - gunicorn sync: ``2 x cores + 1`` workers, gunicorn's own advice; no keep-alive, so every
   request opens a connection;
 - waitress: one process, 8 threads;
@@ -29,6 +31,7 @@ from ingest_load import chunked_post
 
 WSGI_APP = "bugnet_server.wsgi:application"
 NULL_APP = "ingest_null_app:application"
+ASGI_TWIN = {WSGI_APP: "bugnet_server.asgi:application", NULL_APP: "ingest_null_app:asgi_app"}
 THREADS = 8
 
 
@@ -40,6 +43,11 @@ def candidates(port: int, app: str = WSGI_APP) -> dict[str, tuple[str, list[str]
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--no-control-socket",
                 "--error-logfile", "-", "--log-level", "warning"]  # fmt: skip
     found = {
+        "gunicorn asgi": (
+            f"{workers} workers, event loop (uvloop), keep-alive 5 s",
+            [*gunicorn, "--worker-class", "asgi", "--workers", str(workers), "--keep-alive", "5",
+             "--asgi-lifespan", "on", ASGI_TWIN[app]],
+        ),
         "gunicorn gthread": (
             f"{workers} workers x {THREADS} threads, keep-alive 5 s",
             [*gunicorn, "--worker-class", "gthread", "--workers", str(workers),

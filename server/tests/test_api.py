@@ -9,6 +9,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from typing import Any
 
 import pytest
@@ -44,7 +45,7 @@ class Api:
         self.server = server
         self.token = token
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, Message]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.server.url + path, data=data, method=method,
                                          headers={"Authorization": f"Bearer {self.token}",
@@ -54,11 +55,11 @@ class Api:
                 return (
                     response.status,
                     json.loads(response.read() or b"null"),
-                    dict(response.headers),
+                    response.headers,
                 )
         except urllib.error.HTTPError as error:
             payload = error.read()
-            return error.code, json.loads(payload) if payload else None, dict(error.headers)
+            return error.code, json.loads(payload) if payload else None, error.headers
 
     def get(self, path: str) -> Any:
         status, payload, _ = self.call("GET", path)

@@ -9,13 +9,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 
 
 @dataclass
 class Page:
     status: int
     url: str
-    headers: dict[str, str]
+    headers: Message  # case-insensitive, as HTTP headers are
     text: str
 
 
@@ -49,10 +50,10 @@ class WebClient:
         request = urllib.request.Request(self.base_url + path, body, headers, method=method)
         try:
             with self._opener.open(request, timeout=30) as response:
-                return Page(response.status, response.url, dict(response.headers),
+                return Page(response.status, response.url, response.headers,
                             response.read().decode())  # fmt: skip
         except urllib.error.HTTPError as exc:
-            return Page(exc.code, exc.url, dict(exc.headers), exc.read().decode())
+            return Page(exc.code, exc.url, exc.headers, exc.read().decode())
 
     def get(self, path: str) -> Page:
         return self.request("GET", path)

@@ -16,9 +16,9 @@ from a2wsgi import WSGIMiddleware
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bugnet_server.settings")
 
 # Sets Django up; the ingest modules need it.
-from bugnet_server import wsgi  # noqa: E402
-from bugnet_server.ingest.app import PATH  # noqa: E402
-from bugnet_server.ingest.asgi import Ingest, Receive, Scope, Send  # noqa: E402
+from bugnet_server import wsgi
+from bugnet_server.ingest.app import PATH
+from bugnet_server.ingest.asgi import Ingest, Receive, Scope, Send
 
 
 class Application:

@@ -1,4 +1,5 @@
-"""The WSGI application (what ``bugnet serve`` runs under its HTTP server).
+"""The WSGI application, for WSGI servers; ``bugnet serve`` runs ``bugnet_server.asgi``, which
+serves ingest on its event loop and everything else through this, in a thread pool.
 
 Ingest requests (``/api/<id>/envelope/`` and ``/store/``) go to ``bugnet_server.ingest.app``, a
 plain WSGI app: sessions, logins, CSRF and URL routing mean nothing to an SDK, and on the

@@ -1,5 +1,8 @@
 """The ingest endpoints as a plain WSGI app: authenticate, bound, parse, store, answer.
 
+The checks (``read_submission``) are shared with the ASGI twin that ``bugnet serve`` runs
+(``asgi.py``); this app serves ingest under a WSGI server (``bugnet_server.wsgi``).
+
 ``/api/<id>/envelope/`` and ``/api/<id>/store/`` are the hottest paths of the server and an SDK
 needs none of what Django's request cycle gives a page (sessions, logins, CSRF, URL routing,
 request objects), so ``bugnet_server.wsgi`` hands them straight to ``IngestApp``, which reads

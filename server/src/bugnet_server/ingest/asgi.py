@@ -113,7 +113,9 @@ class _Bridged(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if not self._pending:
             # TimeoutError (a stall) goes up to body.raw_chunks, which makes it a 408.
-            self._pending = asyncio.run_coroutine_threadsafe(self._source.pull(), self._loop).result()
+            self._pending = asyncio.run_coroutine_threadsafe(
+                self._source.pull(), self._loop
+            ).result()
         if size < 0:
             size = len(self._pending)
         chunk, self._pending = self._pending[:size], self._pending[size:]
@@ -154,7 +156,9 @@ class Ingest:
         })  # fmt: skip
         await send({"type": "http.response.body", "body": content})
 
-    async def _dispatch(self, scope: Scope, receive: Receive, method: str) -> tuple[int, Headers, bytes]:
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, method: str
+    ) -> tuple[int, Headers, bytes]:
         raw_id, endpoint = route(scope["path"], method)
         client = scope.get("client")
         request = Request(ScopeHeaders(scope["headers"]), scope["query_string"].decode("latin-1"),

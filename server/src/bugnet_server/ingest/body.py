@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 import brotli
 import zstandard
@@ -24,7 +24,11 @@ ZSTD_MAX_WINDOW = 8 * 1024 * 1024  # what the zstd format asks decoders to suppo
 # window is memory the sender makes us hold per request (zstd's own default allows 128 MiB)
 
 
-def raw_chunks(stream: BinaryIO, content_length: int | None, limit: int) -> Iterator[bytes]:
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def raw_chunks(stream: Readable, content_length: int | None, limit: int) -> Iterator[bytes]:
     """The request body in chunks; 413 once more than ``limit`` bytes arrive."""
     if content_length is not None and content_length > limit:
         raise IngestError(413, f"the request body is {content_length} bytes; the limit is {limit}")

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection, transaction
@@ -25,17 +26,22 @@ from bugnet_server.ingest import store
 
 logger = logging.getLogger("bugnet_server.ingest")
 
-_Job = tuple[store.Rows, asyncio.Future[None], asyncio.AbstractEventLoop]
+_Job = tuple[Any, asyncio.Future[None], asyncio.AbstractEventLoop]
 
 
 class Writer:
-    def __init__(self, max_batch: int = 256) -> None:
+    """``write(cursor, rows)`` (by default ``store.write``) for every request's rows, in batches
+    of at most ``max_batch`` requests."""
+
+    def __init__(self, write: Callable[[Any, Any], None] = store.write,
+                 max_batch: int = 256) -> None:  # fmt: skip
+        self._write = write
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def write(self, rows: store.Rows) -> None:
+    async def write(self, rows: Any) -> None:
         """Return once ``rows`` are committed; raise what the database raised otherwise."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -87,11 +93,11 @@ class Writer:
         finally:
             connection.close()
 
-    def _commit(self, batch: list[store.Rows]) -> list[BaseException | None]:
+    def _commit(self, batch: list[Any]) -> list[BaseException | None]:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 for rows in batch:
-                    store.write(cursor, rows)
+                    self._write(cursor, rows)
             return [None] * len(batch)
         except Exception as exc:
             connection.close_if_unusable_or_obsolete()
@@ -100,14 +106,14 @@ class Writer:
             logger.warning("ingest: a batch of %d failed (%s); storing each alone", len(batch), exc)
         return self._commit_each(batch)
 
-    def _commit_each(self, batch: list[store.Rows]) -> list[BaseException | None]:
+    def _commit_each(self, batch: list[Any]) -> list[BaseException | None]:
         errors: list[BaseException | None] = []
         try:
             with transaction.atomic():
                 for rows in batch:
                     try:
                         with transaction.atomic(), connection.cursor() as cursor:  # a savepoint
-                            store.write(cursor, rows)
+                            self._write(cursor, rows)
                         errors.append(None)
                     except Exception as exc:
                         errors.append(exc)

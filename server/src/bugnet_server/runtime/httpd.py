@@ -1,6 +1,12 @@
 """What ``bugnet serve`` becomes once the database is migrated: gunicorn's arbiter, watching
 its worker processes (the app) and the digest process (``bugnet digest``).
 
+The workers are gunicorn's ASGI worker (an event loop, uvloop where installed) running
+``bugnet_server.asgi``: ingest on the loop with one writer thread that commits for all waiting
+requests, pages in a pool of ``--threads`` threads. Measured with ``benchmarks/ingest.py`` on
+2 cores, the threaded worker it replaced (gthread, a thread per request) spent about twice the
+CPU per event, most of it handing the GIL and the commit around between request threads.
+
 ``serve`` replaces its own process with this module (``os.execv``: same pid, so signals sent
 to ``bugnet serve`` reach the arbiter) so that the arbiter, which only watches its children,
 does not carry Django and everything ``migrate`` loaded: it stays a small process (~25 MB).

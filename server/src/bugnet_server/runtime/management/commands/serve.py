@@ -1,9 +1,10 @@
 """``bugnet serve``: migrate, bootstrap on the first run, then serve HTTP and digest until
 SIGTERM or SIGINT (both graceful: requests in flight finish, the digest finishes its batch).
 
-HTTP is served by gunicorn (pre-forked worker processes with threads, so ingest uses every
-core; see the README for the comparison that chose it), each worker with a digest thread; once
-the database is ready this process becomes gunicorn's arbiter (``runtime/httpd.py``).
+HTTP is served by gunicorn's ASGI worker (pre-forked processes, each an event loop that serves
+ingest itself and pages from a thread pool; see the README for the comparison that chose it),
+and the digest by a process of its own; once the database is ready this process becomes
+gunicorn's arbiter (``runtime/httpd.py``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class Command(BaseCommand):
             "--threads",
             type=int,
             help=(
-                "threads per worker (default: 16 on SQLite, where requests mostly wait for a shared "
-                "commit; 8 on PostgreSQL, each holding a database connection)"
+                "threads per worker for pages, the web UI and the REST API, each holding a "
+                "database connection (default 8); ingest runs on the worker's event loop"
             ),
         )
         parser.add_argument(
@@ -77,9 +78,7 @@ class Command(BaseCommand):
         workers = options["workers"] or (
             1 if connection.vendor == "sqlite" else max(2, os.cpu_count() or 1)
         )
-        # 16 on SQLite: measured with benchmarks/ingest.py, 32 threads cost 0.7 ms of worker CPU
-        # per event (more GIL hand-offs) against 0.5 ms with 8 to 16, at the same batching.
-        threads = options["threads"] or (16 if connection.vendor == "sqlite" else 8)
+        threads = options["threads"] or 8
         argv = httpd.command(options["bind"], workers, threads,
                              digest=not options["no_digest"])  # fmt: skip
         os.execv(argv[0], argv)  # the same process, without what migrate loaded: see httpd.py
