@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import time
+import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -190,3 +192,29 @@ def test_a_key_writes_only_to_its_own_project(server):
     assert status == 403, payload
     other_id = int(other_dsn.rsplit("/", 1)[1])
     assert post(server, f"/api/{other_id}/envelope/", body, headers)[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("shape", "attachment"),
+    [
+        ("small, checked on the event loop", 10),
+        (
+            "small gzip that decompresses past the loop's limit, checked in a thread",
+            3 * 1024 * 1024,
+        ),
+        ("a body streamed through a thread", 1024 * 1024),
+    ],
+)
+def test_every_way_a_body_is_read_stores_the_event(server, shape, attachment):
+    event_id = uuid.uuid4().hex
+    filler = b"a" * attachment if "gzip" in shape else os.urandom(attachment // 2).hex().encode()
+    body = (
+        json.dumps({"event_id": event_id}).encode() + b"\n"
+        + b'{"type":"event"}\n' + json.dumps({"message": shape, "level": "error"}).encode() + b"\n"
+        + json.dumps({"type": "attachment", "length": len(filler), "filename": "f"}).encode()
+        + b"\n" + filler + b"\n"
+    )  # fmt: skip
+    status, _headers, answer = post(server, envelope_path(server), gzip.compress(body),
+                                    {**auth(server), "Content-Encoding": "gzip"})  # fmt: skip
+    assert (status, answer) == (200, {"id": event_id})
+    assert queued_or_stored(server, event_id) == 1

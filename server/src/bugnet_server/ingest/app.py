@@ -39,6 +39,7 @@ ENVELOPE_LIMIT = 200 * 1024 * 1024  # decompressed, as Relay
 STORE_RAW_LIMIT = 200 * 1024  # the legacy store endpoint's limits, as Relay
 STORE_LIMIT = 1024 * 1024
 BODY_STALL = 30.0  # seconds a body may pause between two reads
+LOOP_LIMIT = 2 * 1024 * 1024  # decompressed bytes checked on an event loop (else: Offload)
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "POST, OPTIONS"),
@@ -132,22 +133,28 @@ class Submission:
         return orjson.dumps({"id": self.events[0][0]} if self.events else {})
 
 
+class Offload(Exception):
+    """``read_submission(..., on_loop=True)`` met work that must not run on an event loop: a key
+    to look up in the database, or a body that decompresses past ``LOOP_LIMIT`` (a small
+    compressed body can hold 200 MiB). The caller does it all again in a thread."""
+
+
 def read_submission(
     request: Request, raw_id: str, endpoint: str, raw_chunks: Callable[[int], Iterator[bytes]],
-    *, lookup: bool = True,
+    *, on_loop: bool = False,
 ) -> Submission:  # fmt: skip
     """Authenticate, bound, parse and check a POST to ``/api/<raw_id>/<endpoint>/``.
 
     ``raw_chunks(limit)`` gives the body as it arrives (413 past ``limit`` raw bytes). With
-    ``lookup=False`` nothing here touches the database: a key not in the cache raises
-    ``keys.Uncached`` (the caller looks it up elsewhere and calls again).
+    ``on_loop`` nothing here queries the database or decompresses more than ``LOOP_LIMIT``
+    bytes: ``Offload`` is raised instead.
     """
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise IngestError(400, f"the project id {raw_id[:64]!r} in the URL is not a number")
     project_id = int(raw_id)
     if endpoint == "envelope" or request.content_type == "application/x-sentry-envelope":
-        return _read_envelope(request, project_id, raw_chunks, lookup)
-    return _read_store(request, project_id, raw_chunks, lookup)
+        return _read_envelope(request, project_id, raw_chunks, on_loop)
+    return _read_store(request, project_id, raw_chunks, on_loop)
 
 
 class IngestApp:
@@ -232,8 +239,18 @@ def _json(status: int, payload: object) -> tuple[int, Headers, bytes]:
 
 
 def _decoded(request: Request, raw_chunks: Callable[[int], Iterator[bytes]], raw_limit: int,
-             limit: int) -> Iterator[bytes]:  # fmt: skip
-    return body.decompressed(raw_chunks(raw_limit), request.content_encoding, limit)
+             limit: int, on_loop: bool) -> Iterator[bytes]:  # fmt: skip
+    decoded = body.decompressed(raw_chunks(raw_limit), request.content_encoding, limit)
+    return _within_loop_limit(decoded) if on_loop else decoded
+
+
+def _within_loop_limit(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > LOOP_LIMIT:
+            raise Offload("the body is too big to check on the event loop")
+        yield chunk
 
 
 def _limit_stalls(environ: dict[str, Any]) -> None:
@@ -249,10 +266,12 @@ def _limit_stalls(environ: dict[str, Any]) -> None:
 
 
 def _read_envelope(request: Request, project_id: int,
-                   raw_chunks: Callable[[int], Iterator[bytes]], lookup: bool) -> Submission:  # fmt: skip
+                   raw_chunks: Callable[[int], Iterator[bytes]], on_loop: bool) -> Submission:  # fmt: skip
     received_at = time.time()
     credentials = auth.credentials(request.headers, request.query)
-    parsed = envelopes.read_envelope(_decoded(request, raw_chunks, RAW_LIMIT, ENVELOPE_LIMIT))
+    parsed = envelopes.read_envelope(
+        _decoded(request, raw_chunks, RAW_LIMIT, ENVELOPE_LIMIT, on_loop)
+    )
     dsn = parsed.headers.get("dsn")
     if isinstance(dsn, str) and dsn:
         from_dsn = auth.credentials_from_dsn(dsn, project_id)
@@ -263,7 +282,7 @@ def _read_envelope(request: Request, project_id: int,
         raise IngestError(
             403, "missing authorization: send X-Sentry-Auth, sentry_key= or a dsn header"
         )
-    key = keys.authorize(credentials.public_key, project_id, lookup=lookup)
+    key = _authorize(credentials.public_key, project_id, on_loop)
     header_id = parsed.headers.get("event_id")
     events = []
     for index, (_headers, payload) in enumerate(parsed.events):
@@ -275,18 +294,25 @@ def _read_envelope(request: Request, project_id: int,
 
 
 def _read_store(request: Request, project_id: int,
-                raw_chunks: Callable[[int], Iterator[bytes]], lookup: bool) -> Submission:  # fmt: skip
+                raw_chunks: Callable[[int], Iterator[bytes]], on_loop: bool) -> Submission:  # fmt: skip
     received_at = time.time()
     credentials = auth.credentials(request.headers, request.query)
     if credentials is None:
         raise IngestError(401, "missing authorization: send X-Sentry-Auth or sentry_key=")
-    key = keys.authorize(credentials.public_key, project_id, lookup=lookup)
-    payload = b"".join(_decoded(request, raw_chunks, STORE_RAW_LIMIT, STORE_LIMIT))
+    key = _authorize(credentials.public_key, project_id, on_loop)
+    payload = b"".join(_decoded(request, raw_chunks, STORE_RAW_LIMIT, STORE_LIMIT, on_loop))
     payload = _maybe_base64_zlib(payload)
     event = _event_object(payload, "the event")
     event_id = _event_id(None, event)
     return Submission(key, [(event_id, payload)], {("error", "accepted"): 1}, received_at, "",
                       request.client_ip)  # fmt: skip
+
+
+def _authorize(public_key: str, project_id: int, on_loop: bool) -> keys.KeyInfo:
+    try:
+        return keys.authorize(public_key, project_id, lookup=not on_loop)
+    except keys.Uncached:
+        raise Offload("the key is not in the cache") from None
 
 
 def _sent_at(value: object) -> str:

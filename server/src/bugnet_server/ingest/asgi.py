@@ -5,8 +5,9 @@ The checks are ``app.py``'s (``read_submission``); what differs is who waits. A 
 on the loop, where it costs a fraction of a millisecond and no thread; its rows go to the
 worker's ``Writer``, which commits for every request waiting. A bigger body is checked in a
 thread as it streams in (pulled through the loop chunk by chunk), so a 40 MB envelope never
-sits in memory whole nor holds up the loop. The database is never queried on the loop: a key
-not in the cache, and a key's rate limit, are looked up in a thread.
+sits in memory whole nor holds up the loop. Nor does a small body that decompresses to a lot
+(past ``app.LOOP_LIMIT``): it is checked again in a thread. The database is never queried on
+the loop: a key not in the cache, and a key's rate limit, are looked up in a thread.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any, TypeVar
 
 from django.db import connection
 
-from bugnet_server.ingest import body, keys, store
+from bugnet_server.ingest import body, store
 from bugnet_server.ingest.app import (
     BODY_STALL,
     CORS_HEADERS,
     Headers,
+    Offload,
     Request,
     Submission,
     check_rate_limit,
@@ -184,8 +186,8 @@ class Ingest:
                 return body.raw_chunks(io.BytesIO(whole), request.content_length, limit)
 
             try:
-                submission = read_submission(request, raw_id, endpoint, raw_chunks, lookup=False)
-            except keys.Uncached:
+                submission = read_submission(request, raw_id, endpoint, raw_chunks, on_loop=True)
+            except Offload:
                 submission = await self._in_thread(read_submission, request, raw_id, endpoint,
                                                    raw_chunks)  # fmt: skip
         else:
