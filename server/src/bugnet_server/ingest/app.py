@@ -129,6 +129,11 @@ class Submission:
     sent_at: str
     client_ip: str | None
 
+    def rows(self) -> store.Rows:
+        return store.rows(self.key.project_id, self.events, self.counts,
+                          received_at=self.received_at, sent_at=self.sent_at,
+                          client_ip=self.client_ip)  # fmt: skip
+
     def answer(self) -> bytes:
         return orjson.dumps({"id": self.events[0][0]} if self.events else {})
 
@@ -191,9 +196,7 @@ class IngestApp:
 
         submission = read_submission(request, raw_id, endpoint, raw_chunks)
         check_rate_limit(submission)
-        store.store(submission.key.project_id, submission.events, submission.counts,
-                    received_at=submission.received_at, sent_at=submission.sent_at,
-                    client_ip=submission.client_ip)  # fmt: skip
+        store.commit(submission.rows())
         return 200, [("Content-Type", "application/json")], submission.answer()
 
 
@@ -374,8 +377,8 @@ def check_rate_limit(submission: Submission) -> None:
         return
     wait = rate_limits.take(key.id, key.rate_limit_per_minute, events, now)
     if wait:
-        store.store(key.project_id, [], {("error", "rate_limited"): events}, received_at=now,
-                    sent_at="", client_ip=None)  # fmt: skip
+        store.commit(store.rows(key.project_id, [], {("error", "rate_limited"): events},
+                                received_at=now, sent_at="", client_ip=None))  # fmt: skip
         error = IngestError(
             429, f"this key is limited to {key.rate_limit_per_minute} events a minute"
         )

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.db import connection
 
-from bugnet_server.ingest import body, store
+from bugnet_server.ingest import body
 from bugnet_server.ingest.app import (
     BODY_STALL,
     CORS_HEADERS,
@@ -200,10 +200,7 @@ class Ingest:
                                                raw_chunks)  # fmt: skip
         if submission.key.rate_limit_per_minute:
             await self._in_thread(check_rate_limit, submission)
-        rows = store.rows(submission.key.project_id, submission.events, submission.counts,
-                          received_at=submission.received_at, sent_at=submission.sent_at,
-                          client_ip=submission.client_ip)  # fmt: skip
-        await self.writer.write(rows)
+        await self.writer.write(submission.rows())
         return 200, [("Content-Type", "application/json")], submission.answer()
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:

@@ -48,10 +48,14 @@ def rows(
     client_ip: str | None,
 ) -> Rows:
     """The queue rows (``INSERT_EVENT``) and count rows (``INSERT_OUTCOME``) that store ``events``
-    (event_id, JSON) and add ``counts`` ((category, outcome) → quantity)."""
+    (event_id, JSON) and add ``counts`` ((category, outcome) → quantity).
+
+    Plain SQL rather than ``bulk_create``: on the ingest path the ORM's statement building
+    cost more than the insert.
+    """
     ops = connection.ops
     ip = ops.adapt_ipaddressfield_value(client_ip)
-    queued = [
+    queued: list[tuple[object, ...]] = [
         (project_id, event_id, received_at, sent_at[:64], ip, compress(payload), 0.0)
         for event_id, payload in events
     ]
@@ -61,7 +65,7 @@ def rows(
         for (category, outcome), quantity in counts.items()
         if quantity
     ]
-    return list(queued), outcomes
+    return queued, outcomes
 
 
 def write(cursor: Any, rows: Rows) -> None:
@@ -72,22 +76,9 @@ def write(cursor: Any, rows: Rows) -> None:
         cursor.executemany(INSERT_OUTCOME, outcomes)
 
 
-def store(
-    project_id: int,
-    events: list[tuple[str, bytes]],
-    counts: dict[tuple[str, str], int],
-    *,
-    received_at: float,
-    sent_at: str,
-    client_ip: str | None,
-) -> None:
-    """Queue ``events`` and add ``counts`` (as ``rows``), committed when this returns.
-
-    Plain SQL rather than ``bulk_create``: on the ingest path the ORM's statement building
-    cost more than the insert.
-    """
-    prepared = rows(project_id, events, counts, received_at=received_at, sent_at=sent_at,
-                    client_ip=client_ip)  # fmt: skip
+def commit(prepared: Rows) -> None:
+    """Write ``prepared`` (from ``rows``) and commit: through the group commit on SQLite, so
+    callers on threads share transactions. (``bugnet serve``'s event loop uses ``writer.py``.)"""
 
     def work() -> None:
         with connection.cursor() as cursor:

@@ -38,7 +38,7 @@ _FRAMES = [
 def send(project: Project, sent_by: str, client_ip: str | None) -> str:
     """Store a test event for ``project`` in the ingest queue; returns its event id.
 
-    Raises what ``store.store`` raises when the database cannot take it.
+    Raises what ``store.commit`` raises when the database cannot take it.
     """
     event_id = uuid.uuid4().hex
     now = time.time()
@@ -47,7 +47,8 @@ def send(project: Project, sent_by: str, client_ip: str | None) -> str:
     events = [(event_id, payload) for _headers, payload in parsed.events]
     counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
     sent_at = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat()
-    store.store(project.pk, events, counts, received_at=now, sent_at=sent_at, client_ip=client_ip)
+    store.commit(store.rows(project.pk, events, counts, received_at=now, sent_at=sent_at,
+                            client_ip=client_ip))  # fmt: skip
     return event_id
 
 
