@@ -3,7 +3,7 @@
 The checks are ``app.py``'s (``read_submission``); what differs is who waits. A body of up to
 ``INLINE_LIMIT`` raw bytes (nearly every event an SDK sends) is read whole and checked right
 on the loop, where it costs a fraction of a millisecond and no thread; its rows go to the
-worker's ``Writer``, which commits for every request waiting. A bigger body is checked in a
+worker's writer, which commits for every request waiting (``writer.py``). A bigger body is checked in a
 thread as it streams in (pulled through the loop chunk by chunk), so a 40 MB envelope never
 sits in memory whole nor holds up the loop. Nor does a small body that decompresses to a lot
 (past ``app.LOOP_LIMIT``): it is checked again in a thread. The database is never queried on
@@ -35,7 +35,8 @@ from bugnet_server.ingest.app import (
     unavailable,
 )
 from bugnet_server.ingest.errors import IngestError
-from bugnet_server.ingest.writer import Writer
+from bugnet_server.ingest.writer import LoopWriter, Writer
+from bugnet_server.sqlite.base import write_lock_path
 
 INLINE_LIMIT = 256 * 1024  # raw bytes read whole before checking, on the loop
 
@@ -128,7 +129,11 @@ class Ingest:
     """The ASGI app for ``app.PATH``: every refusal a JSON 4xx, a 503 if the database fails."""
 
     def __init__(self, threads: int = 4) -> None:
-        self.writer = Writer()
+        self.writer: Writer | LoopWriter = Writer()
+        database = connection.settings_dict["NAME"]
+        lock_path = write_lock_path(database) if connection.vendor == "sqlite" else None
+        if lock_path is not None:
+            self.writer = LoopWriter(str(database), lock_path, fallback=self.writer)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest")
 
     def stop(self) -> None:

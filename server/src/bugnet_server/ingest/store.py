@@ -69,11 +69,21 @@ def rows(
 
 
 def write(cursor: Any, rows: Rows) -> None:
+    """Write ``rows`` with a Django cursor."""
+    _write(cursor, rows, INSERT_EVENT, INSERT_OUTCOME)
+
+
+def write_sqlite(cursor: Any, rows: Rows) -> None:
+    """Write ``rows`` with a ``sqlite3`` cursor (``?`` parameters): the event loop's writer."""
+    _write(cursor, rows, _QMARK_EVENT, _QMARK_OUTCOME)
+
+
+def _write(cursor: Any, rows: Rows, insert_event: str, insert_outcome: str) -> None:
     queued, outcomes = rows
     if queued:
-        cursor.executemany(INSERT_EVENT, queued)
+        cursor.executemany(insert_event, queued)
     if outcomes:
-        cursor.executemany(INSERT_OUTCOME, outcomes)
+        cursor.executemany(insert_outcome, outcomes)
 
 
 def commit(prepared: Rows) -> None:
@@ -103,3 +113,6 @@ INSERT_EVENT = insert_sql(
     " ON CONFLICT DO NOTHING",  # the same event id again: stored once
 )
 INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, quantity")
+# The same statements for a sqlite3 cursor: the loop writer's connection is not Django's.
+_QMARK_EVENT = INSERT_EVENT.replace("%s", "?")
+_QMARK_OUTCOME = INSERT_OUTCOME.replace("%s", "?")

@@ -16,18 +16,21 @@ import os
 from django.db.backends.sqlite3 import base
 
 
+def write_lock_path(name: object) -> str | None:
+    """The lock file beside the database file ``name``; None for a database with no file of
+    its own (in memory, or a ``file:`` URI) to put one beside."""
+    name = str(name)
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return name + ".writelock"
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _lock_fd: int | None = None
     _locked = False
 
-    def _lock_path(self) -> str | None:
-        name = str(self.settings_dict["NAME"])
-        if not name or name == ":memory:" or name.startswith("file:"):
-            return None
-        return name + ".writelock"
-
     def _acquire(self) -> None:
-        path = self._lock_path()
+        path = write_lock_path(self.settings_dict["NAME"])
         if path is None or self._locked:
             return
         if self._lock_fd is None:
