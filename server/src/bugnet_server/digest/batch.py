@@ -1,20 +1,22 @@
 """Digesting a batch of queued events in one transaction: issues, events, counters, states.
 
-The CPU work (decompress, normalize, group, describe) happens before the transaction; the
-transaction only writes, so a SQLite writer holds the lock briefly and many events share one
-commit. A duplicate event id (already digested, or twice in the batch) is dropped here.
+The CPU work (decompress, normalize, group, describe, compress, count tags and hours per
+issue) happens before the transaction; the transaction only writes, so a SQLite writer holds
+the lock briefly (ingest waits behind it) and many events share one commit. A duplicate event
+id (already digested, or twice in the batch) is dropped here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 
 from bugnet_server.alerts.models import AlertSignal
 from bugnet_server.digest.grouping import grouping_key
@@ -33,11 +35,40 @@ UTC = dt.timezone.utc
 class Prepared:
     row: QueuedEvent
     event: dict[str, Any]
-    json: bytes  # the normalized event, serialized
     key: Any  # GroupingResult
     description: Any  # IssueDescription
     timestamp: dt.datetime
-    received: dt.datetime
+    release: str
+    tags: list[tuple[str, str]]  # tags_of(event)
+    columns: tuple[Any, ...]  # its row of the events table, but for project and issue
+
+
+@dataclass
+class _Group:
+    """A batch's events for one issue key, and the counts they add to the issue."""
+
+    items: list[Prepared]
+    tags: dict[tuple[str, str], list[Any]]  # (key, value) → [count, first seen, last seen]
+    hours: dict[dt.datetime, int]
+
+    @classmethod
+    def of(cls, items: list[Prepared]) -> _Group:
+        tags: dict[tuple[str, str], list[Any]] = {}
+        hours: dict[dt.datetime, int] = defaultdict(int)
+        for item in items:
+            when = item.timestamp
+            for pair in item.tags:
+                entry = tags.get(pair)
+                if entry is None:
+                    tags[pair] = [1, when, when]
+                else:
+                    entry[0] += 1
+                    if when < entry[1]:
+                        entry[1] = when
+                    elif when > entry[2]:
+                        entry[2] = when
+            hours[when.replace(minute=0, second=0, microsecond=0)] += 1
+        return cls(items, tags, hours)
 
 
 @dataclass(frozen=True)
@@ -64,15 +95,31 @@ def prepare(row: QueuedEvent) -> Prepared:
     event = normalized.event
     timestamp = dt.datetime.fromtimestamp(float(event.get("timestamp") or row.received_at), UTC)
     received = dt.datetime.fromtimestamp(row.received_at, UTC)
-    data = normalized.json or orjson.dumps(event)
-    return Prepared(row, event, data, grouping_key(event), describe(event), timestamp, received)
+    release = str(event.get("release") or "")[:200]
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = (
+        row.event_id,
+        adapt(timestamp),
+        adapt(received),
+        str(event.get("level") or "error")[:16],
+        release,
+        str(event.get("environment") or "")[:64],
+        compress(normalized.json or orjson.dumps(event)),
+    )
+    return Prepared(row, event, grouping_key(event), describe(event), timestamp, release,
+                    tags_of(event), columns)  # fmt: skip
 
 
 def digest_batch(rows: list[QueuedEvent]) -> list[Notification]:
     """Digest ``rows`` (claimed from the queue) and remove them from it."""
-    prepared = [prepare(row) for row in rows]
+    prepared = _unique([prepare(row) for row in rows])
+    groups = _groups(prepared)
     with transaction.atomic():
-        notifications = _write(prepared)
+        stored = _stored(prepared)
+        if stored:  # digested before (a resent event, a lease that ran out): count them once
+            prepared = [item for item in prepared if _id(item) not in stored]
+            groups = _groups(prepared)
+        notifications = _write(groups)
         _signal_alerts(notifications, prepared)
         QueuedEvent.objects.filter(id__in=[row.id for row in rows]).delete()
     return notifications
@@ -95,16 +142,13 @@ def _signal_alerts(notifications: list[Notification], prepared: list[Prepared]) 
     )
 
 
-def _write(prepared: list[Prepared]) -> list[Notification]:
-    fresh = _without_duplicates(prepared)
-    by_issue_key: dict[tuple[int, str, str], list[Prepared]] = defaultdict(list)
-    for item in fresh:
-        by_issue_key[(item.row.project_id, item.key.version, item.key.hash)].append(item)
-    issues = _existing_issues(by_issue_key)
+def _write(groups: dict[tuple[int, str, str], _Group]) -> list[Notification]:
+    issues = _existing_issues(groups)
     notifications: list[Notification] = []
     events: list[tuple[Any, ...]] = []
-    touched: list[tuple[Issue, list[Prepared]]] = []
-    for issue_key, items in by_issue_key.items():
+    touched: list[tuple[Issue, _Group]] = []
+    for issue_key, group in groups.items():
+        items = group.items
         issue = issues.get(issue_key)
         if issue is None:
             issue, created = _new_issue(issue_key, items[0])
@@ -113,35 +157,50 @@ def _write(prepared: list[Prepared]) -> list[Notification]:
         change, event_id = _count_into(issue, items)
         if change is not None:  # "regression" or "unignored"
             notifications.append(Notification(change, issue.id, event_id))
-        touched.append((issue, items))
-        events.extend(_event_row(issue, item) for item in items)
+        touched.append((issue, group))
+        events.extend((issue.project_id, issue.id, *item.columns) for item in items)
     _insert_events(events)
     _count_tags_and_hours(touched)
     return notifications
 
 
-def _without_duplicates(prepared: list[Prepared]) -> list[Prepared]:
+def _id(item: Prepared) -> tuple[int, str]:
+    return item.row.project_id, item.row.event_id
+
+
+def _unique(prepared: list[Prepared]) -> list[Prepared]:
+    """The first of each event id of a project in the batch."""
     seen: set[tuple[int, str]] = set()
+    unique = []
+    for item in prepared:
+        if _id(item) not in seen:
+            seen.add(_id(item))
+            unique.append(item)
+    return unique
+
+
+def _groups(prepared: list[Prepared]) -> dict[tuple[int, str, str], _Group]:
+    by_issue_key: dict[tuple[int, str, str], list[Prepared]] = defaultdict(list)
+    for item in prepared:
+        by_issue_key[(item.row.project_id, item.key.version, item.key.hash)].append(item)
+    return {key: _Group.of(items) for key, items in by_issue_key.items()}
+
+
+def _stored(prepared: list[Prepared]) -> set[tuple[int, str]]:
+    """The batch's event ids already stored as events."""
     by_project: dict[int, list[str]] = defaultdict(list)
     for item in prepared:
         by_project[item.row.project_id].append(item.row.event_id)
+    stored: set[tuple[int, str]] = set()
     for project_id, ids in by_project.items():
-        stored = Event.objects.filter(project_id=project_id, event_id__in=ids)
-        seen.update(
-            (project_id, event_id) for event_id in stored.values_list("event_id", flat=True)
+        found = Event.objects.filter(project_id=project_id, event_id__in=ids)
+        stored.update(
+            (project_id, event_id) for event_id in found.values_list("event_id", flat=True)
         )
-    fresh = []
-    for item in prepared:
-        key = (item.row.project_id, item.row.event_id)
-        if key not in seen:
-            seen.add(key)
-            fresh.append(item)
-    return fresh
+    return stored
 
 
-def _existing_issues(
-    keys: dict[tuple[int, str, str], list[Prepared]],
-) -> dict[tuple[int, str, str], Issue]:
+def _existing_issues(keys: Iterable[tuple[int, str, str]]) -> dict[tuple[int, str, str], Issue]:
     wanted: dict[tuple[int, str], list[str]] = defaultdict(list)
     for project_id, version, key_hash in keys:
         wanted[(project_id, version)].append(key_hash)
@@ -176,8 +235,8 @@ def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> tuple[Issue,
         metadata=description.metadata,
         first_seen=first.timestamp,
         last_seen=first.timestamp,
-        first_release=str(first.event.get("release") or "")[:200],
-        last_release=str(first.event.get("release") or "")[:200],
+        first_release=first.release,
+        last_release=first.release,
     )
     try:
         with transaction.atomic():  # a savepoint: losing the race must not undo the batch
@@ -195,7 +254,7 @@ def _count_into(issue: Issue, items: list[Prepared]) -> tuple[str | None, str]:
     """Add ``items`` to the issue's counters; returns the state change they caused, if any,
     and the event that caused it (the latest)."""
     issue.times_seen += len(items)
-    releases = [str(item.event.get("release") or "") for item in items]
+    releases = [item.release for item in items]
     latest = max(items, key=lambda item: item.timestamp)
     if latest.timestamp >= issue.last_seen:
         issue.last_seen = latest.timestamp
@@ -217,21 +276,6 @@ def _count_into(issue: Issue, items: list[Prepared]) -> tuple[str | None, str]:
     return change, latest.row.event_id
 
 
-def _event_row(issue: Issue, item: Prepared) -> tuple[Any, ...]:
-    event = item.event
-    return (
-        issue.project_id,
-        issue.id,
-        item.row.event_id,
-        item.timestamp,
-        item.received,
-        str(event.get("level") or "error")[:16],
-        str(event.get("release") or "")[:200],
-        str(event.get("environment") or "")[:64],
-        compress(item.json),
-    )
-
-
 def _insert_events(rows: list[tuple[Any, ...]]) -> None:
     """Plain SQL: for a batch of events, ``bulk_create`` spent more building the statement."""
     if not rows:
@@ -239,7 +283,7 @@ def _insert_events(rows: list[tuple[Any, ...]]) -> None:
     sql = insert_sql(Event, "project_id, issue_id, event_id, timestamp, received, level, "
                             "release, environment, data")  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [_adapt(row) for row in rows])
+        cursor.executemany(sql, rows)
 
 
 def tags_of(event: dict[str, Any]) -> list[tuple[str, str]]:
@@ -261,27 +305,28 @@ def tags_of(event: dict[str, Any]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
-def _count_tags_and_hours(touched: list[tuple[Issue, list[Prepared]]]) -> None:
-    tags: dict[tuple[int, str, str], list[Any]] = {}
-    hours: dict[tuple[int, dt.datetime], int] = defaultdict(int)
-    for issue, items in touched:
-        for item in items:
-            for key, value in tags_of(item.event):
-                entry = tags.setdefault((issue.id, key, value), [0, item.timestamp, item.timestamp])
-                entry[0] += 1
-                entry[1] = min(entry[1], item.timestamp)
-                entry[2] = max(entry[2], item.timestamp)
-            hours[(issue.id, item.timestamp.replace(minute=0, second=0, microsecond=0))] += 1
-    _upsert_tags(tags)
-    _upsert_hours(hours)
-    for issue, _items in touched:
-        users = TagValue.objects.filter(issue=issue, key="user").count()
+def _count_tags_and_hours(touched: list[tuple[Issue, _Group]]) -> None:
+    _upsert_tags([(issue.id, key, value, count, first, last)
+                  for issue, group in touched
+                  for (key, value), (count, first, last) in group.tags.items()])  # fmt: skip
+    _upsert_hours([(issue.id, hour, count) for issue, group in touched
+                   for hour, count in group.hours.items()])  # fmt: skip
+    with_users = [issue for issue, group in touched
+                  if any(key == "user" for key, _value in group.tags)]  # fmt: skip
+    if not with_users:
+        return
+    counts = dict(
+        TagValue.objects.filter(issue__in=with_users, key="user")
+        .values("issue_id").annotate(n=Count("id")).values_list("issue_id", "n")
+    )  # fmt: skip
+    for issue in with_users:
+        users = counts.get(issue.id, 0)
         if users != issue.user_count:
             Issue.objects.filter(pk=issue.pk).update(user_count=users)
             issue.user_count = users
 
 
-def _upsert_tags(tags: dict[tuple[int, str, str], list[Any]]) -> None:
+def _upsert_tags(tags: list[tuple[Any, ...]]) -> None:
     if not tags:
         return
     table = connection.ops.quote_name(TagValue._meta.db_table)
@@ -294,12 +339,11 @@ def _upsert_tags(tags: dict[tuple[int, str, str], list[Any]]) -> None:
         f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
         f"THEN excluded.last_seen ELSE {table}.last_seen END"
     )
-    params = [(i, k, v, c, first, last) for (i, k, v), (c, first, last) in tags.items()]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [_adapt(row) for row in params])
+        cursor.executemany(sql, _adapted(tags))
 
 
-def _upsert_hours(hours: dict[tuple[int, dt.datetime], int]) -> None:
+def _upsert_hours(hours: list[tuple[Any, ...]]) -> None:
     if not hours:
         return
     table = connection.ops.quote_name(HourlyCount._meta.db_table)
@@ -308,12 +352,21 @@ def _upsert_hours(hours: dict[tuple[int, dt.datetime], int]) -> None:
         f"ON CONFLICT (issue_id, hour) DO UPDATE SET count = {table}.count + excluded.count"
     )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [_adapt((i, h, c)) for (i, h), c in hours.items()])
+        cursor.executemany(sql, _adapted(hours))
 
 
-def _adapt(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Datetimes as the backend stores them (the raw SQL above bypasses the ORM)."""
-    return tuple(
-        connection.ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v
-        for v in row
-    )
+def _adapted(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Datetimes as the backend stores them (the raw SQL above bypasses the ORM); a batch's
+    rows share few distinct times (those of its events), each converted once."""
+    adapt = connection.ops.adapt_datetimefield_value
+    seen: dict[dt.datetime, Any] = {}
+
+    def value(v: Any) -> Any:
+        if type(v) is not dt.datetime:
+            return v
+        stored = seen.get(v)
+        if stored is None:
+            stored = seen[v] = adapt(v)
+        return stored
+
+    return [tuple(map(value, row)) for row in rows]
