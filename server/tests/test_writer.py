@@ -95,7 +95,7 @@ def test_requests_share_commits_fail_alone_and_stop_commits_the_rest(tmp_path, b
 
 
 LOOP_SCRIPT = r"""
-import asyncio, fcntl, json, os, sys, django
+import asyncio, fcntl, json, os, sqlite3, sys, django
 django.setup()
 from django.db import connection
 from bugnet_server.ingest.writer import LoopWriter, Writer
@@ -110,6 +110,8 @@ REQUESTS, BAD = 600, 7
 
 def writes(mark):  # "%s" for the thread's Django cursor, "?" for the loop's sqlite3 one
     def write(cursor, n):
+        if mark == "?" and n == 3:  # the loop's connection breaks: the thread stores it
+            raise sqlite3.OperationalError("disk I/O error (a test)")
         cursor.execute(f"INSERT INTO {TABLE} (n) VALUES ({mark})", [n])
         if n % 97 == BAD:
             cursor.execute(f"INSERT INTO {TABLE} (n) VALUES ({mark})", [n])  # a conflict
@@ -159,7 +161,8 @@ print(json.dumps({"loop_commits": loop_commits,
 def test_the_loop_commits_itself_and_never_waits_for_another_writer(tmp_path):
     """SQLite's ``LoopWriter``: requests that arrive together share a commit made on the loop;
     when another writer holds the lock, the requests wait in the thread while the loop goes
-    on; a failing request fails alone; checkpoints run in the thread; stop() commits the rest."""
+    on; a failing request fails alone; a broken connection hands its batch to the thread and is
+    opened again; checkpoints run in the thread; stop() commits the rest."""
     env = server_env(tmp_path, f"sqlite:///{tmp_path / 'bugnet.sqlite3'}", "http://127.0.0.1:9")
     env["DJANGO_SETTINGS_MODULE"] = "bugnet_server.settings"
     table = f"writer_test_{uuid.uuid4().hex[:12]}"

@@ -264,10 +264,19 @@ class LoopWriter:
                     db.execute("ROLLBACK")
                 raise
             return True
-        except Exception:  # busy, a bad request, a full disk: the thread sorts it out
+        except sqlite3.IntegrityError:  # a bad request: the thread tries each alone
             return False
+        except Exception as exc:
+            failure = exc
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        # Locked by a write outside Bugnet's lock: the thread waits for it. Anything else (a
+        # full disk, a broken connection): the thread tries, and the loop starts afresh.
+        if "locked" not in str(failure):
+            logger.warning("ingest: the loop's commit failed (%s); the writer thread takes over",
+                           failure)  # fmt: skip
+            self._close()
+        return False
 
     def _connect(self) -> tuple[sqlite3.Connection, int]:
         if self._db is None or self._lock_fd is None:
