@@ -217,12 +217,7 @@ class LoopWriter:
         for rows, future in batch:
             self.fallback.hand_over(rows, future, future.get_loop())
         self.fallback.stop()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._close()
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
