@@ -8,6 +8,7 @@ pool of ``threads`` threads by a2wsgi: Django's views are synchronous, and pages
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -43,6 +44,7 @@ class Application:
         while True:
             message: dict[str, Any] = await receive()
             if message["type"] == "lifespan.startup":
+                gc.freeze()  # what start-up made lives as long as the worker (as in ``digest``)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # Requests in flight have finished: commit what they handed over, then go.

