@@ -10,7 +10,6 @@ environment), as every other server test runs against a real process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -137,12 +136,10 @@ def _run(tmp_path: Path, url: str, script: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_requests_share_commits_fail_alone_and_stop_commits_the_rest(tmp_path, backend):
+def test_requests_share_commits_fail_alone_and_stop_commits_the_rest(tmp_path, backend, request):
     url = f"sqlite:///{tmp_path / 'bugnet.sqlite3'}"
     if backend == "postgresql":
-        url = os.environ.get("BUGNET_TEST_DATABASE_URL", "")
-        if not url:
-            pytest.skip("BUGNET_TEST_DATABASE_URL is not set (a PostgreSQL server to test on)")
+        url = request.getfixturevalue("postgres_url")  # skips when there is no server
     _run(tmp_path, url, THREAD_SCRIPT)
 
 

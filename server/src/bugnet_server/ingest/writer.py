@@ -228,9 +228,7 @@ class LoopWriter:
                 self.fallback.hand_over(rows, future, loop)
             return
         self.commits += 1
-        for _rows, future in batch:
-            if not future.done():  # else the request was cancelled (its client went away)
-                future.set_result(None)
+        _settle([(future, None) for _rows, future in batch])
         now = time.monotonic()
         if now >= self._next_checkpoint:
             self._next_checkpoint = now + self.CHECKPOINT_INTERVAL
