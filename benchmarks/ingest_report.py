@@ -90,8 +90,7 @@ def report(run: dict[str, Any]) -> list[str]:
     lines = [
         f"## Ingest: {shape['events']:,} events of {shape['event_bytes_mean']:,} bytes "
         f"({shape['wire_bytes_mean']:,} gzipped, {shape['exception_kinds']} exception kinds), "
-        f"{config['threads']} threads, {cores} cores; median of {config['runs']} run(s) "
-        "(Bugsink: 1)",
+        f"{config['threads']} threads, {cores} cores; median of {config['runs']} run(s)",
         "",
         *results_table(rows),
         "",
