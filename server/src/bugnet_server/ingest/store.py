@@ -19,12 +19,16 @@ from bugnet_server.ingest.models import QueuedEvent
 from bugnet_server.projects.models import Outcome
 
 _local = threading.local()
+# zstd level 1, not the library's default 3: on the benchmark's 12 KiB events it compresses
+# in 25 µs instead of 44 (ingest and digest each compress every event once) and its output
+# is 2% bigger (3,534 bytes instead of 3,453).
+COMPRESSION_LEVEL = 1
 
 
 def compress(data: bytes) -> bytes:
     compressor = getattr(_local, "compressor", None)
     if compressor is None:
-        compressor = _local.compressor = zstandard.ZstdCompressor(level=3)
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
     return bytes(compressor.compress(data))
 
 
