@@ -35,8 +35,8 @@ same bodies. Per target:
 
 Each target, Bugsink included, runs ``--runs`` times (3), each time from scratch; the table
 shows the run with the median end-to-end rate (the sink: accepted/s), and the notes list every
-run. (Bugsink's end-to-end rate swings most from run to run, 38 to 66 events/s in the runs
-so far, and it sets the headline ratio: one run of it is not enough.)
+run. (Bugsink's end-to-end rate has varied most of all the targets', 34 to 66 events/s in
+the full runs so far, and it sets the headline ratio: one run of it is not enough.)
 
 Targets (each started fresh, one after the other, in its own scratch directory):
 
