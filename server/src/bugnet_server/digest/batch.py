@@ -173,8 +173,9 @@ def _unique(prepared: list[Prepared]) -> list[Prepared]:
     seen: set[tuple[int, str]] = set()
     unique = []
     for item in prepared:
-        if _id(item) not in seen:
-            seen.add(_id(item))
+        key = _id(item)
+        if key not in seen:
+            seen.add(key)
             unique.append(item)
     return unique
 

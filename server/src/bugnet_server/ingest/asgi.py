@@ -3,11 +3,12 @@
 The checks are ``app.py``'s (``read_submission``); what differs is who waits. A body of up to
 ``INLINE_LIMIT`` raw bytes (nearly every event an SDK sends) is read whole and checked right
 on the loop, where it costs a fraction of a millisecond and no thread; its rows go to the
-worker's writer, which commits for every request waiting (``writer.py``). A bigger body is checked in a
-thread as it streams in (pulled through the loop chunk by chunk), so a 40 MB envelope never
-sits in memory whole nor holds up the loop. Nor does a small body that decompresses to a lot
-(past ``app.LOOP_LIMIT``): it is checked again in a thread. The database is never queried on
-the loop: a key not in the cache, and a key's rate limit, are looked up in a thread.
+worker's writer (``writer.py``), which commits for every request waiting. A bigger body is
+checked in a thread as it streams in (pulled through the loop chunk by chunk), so a 40 MB
+envelope never sits in memory whole nor holds up the loop. Nor does a small body that
+decompresses to a lot (past ``app.LOOP_LIMIT``): it is checked again in a thread. The database
+is never queried on the loop: a key not in the cache, and a key's rate limit, are looked up in
+a thread.
 """
 
 from __future__ import annotations

@@ -170,6 +170,11 @@ class Writer:
             connection.close_if_unusable_or_obsolete()
 
 
+# The loop's connection: durable commits (a 200 means on disk), and no checkpoints of its own.
+_LOOP_PRAGMAS = ("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                 "PRAGMA wal_autocheckpoint=0;")  # fmt: skip
+
+
 class LoopWriter:
     """On SQLite, the event loop commits the rows itself, for every request waiting, between
     two turns of the loop; a ``Writer`` thread takes over whenever that would mean waiting.
@@ -277,8 +282,7 @@ class LoopWriter:
             db = sqlite3.connect(self._database, timeout=0, isolation_level=None,
                                  check_same_thread=False)  # fmt: skip
             try:
-                db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                 "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;")  # fmt: skip
+                db.executescript(_LOOP_PRAGMAS)
                 self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except BaseException:
                 db.close()
