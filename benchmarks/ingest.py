@@ -33,18 +33,21 @@ same bodies. Per target:
 - CPU ms per event: user + system time of each role's processes (web workers, digest...)
   from before the load until the last event is digested, over the events sent.
 
-Each target, Bugsink included, runs ``--runs`` times (3), each time from scratch; the table
-shows the run with the median end-to-end rate (the sink: accepted/s), and the notes list every
-run. (Bugsink's end-to-end rate has varied most of all the targets', 34 to 66 events/s in
-the full runs so far, and it sets the headline ratio: one run of it is not enough.)
+Each target, Bugsink included, runs ``--runs`` times (3), each time from scratch, in rounds:
+every target once, then every target again, so that a drift in the machine's speed (20 to 40%
+within minutes on the 2-core VMs we measure on) reaches every target alike. The table shows
+each target's run with the median end-to-end rate (the sink: accepted/s), the notes list every
+run, and the ratios are also given within each round. (Bugsink's end-to-end rate has varied
+most of all the targets', 34 to 66 events/s in the full runs so far, and it sets the headline
+ratio: one run of it is not enough.)
 
-Targets (each started fresh, one after the other, in its own scratch directory):
+Targets (each started fresh in its own scratch directory):
 
 - null sink: ``ingest_sink.py``, a ``ThreadingHTTPServer`` process that reads the body and
   answers 200: the ceiling of this harness on this machine;
-- Bugnet SQLite / PostgreSQL: ``bugnet serve`` (migrate, bootstrap, gunicorn gthread with its
-  default workers and threads, and the ``bugnet digest`` process it supervises, whose CPU is
-  shown apart), on a fresh data dir; for PostgreSQL on a fresh database that is dropped
+- Bugnet SQLite / PostgreSQL: ``bugnet serve`` (migrate, bootstrap, gunicorn's ASGI worker
+  with its default workers and threads, and the ``bugnet digest`` process it supervises, whose
+  CPU is shown apart), on a fresh data dir; for PostgreSQL on a fresh database that is dropped
   afterwards;
 - Bugsink 2.6.1: ``ingest_bugsink_settings.py`` (quotas raised, no phone-home), migrated and
   set up without prompts, gunicorn with its Docker image's workers (sync, ``min(cores, 4)``)
@@ -167,23 +170,40 @@ def run_targets(args: argparse.Namespace, scratch: Path, bodies: Path, run: dict
     if missing_digest:
         run["notes"].append(f"Bugnet's digest does not import ({missing_digest}): the Bugnet "
                             "rows ran with --no-digest, so they have no end-to-end figure")  # fmt: skip
+    # Round by round (every target once, then every target again...) rather than all runs of
+    # one target and then the next: this machine's speed drifts by 20 to 40% within minutes,
+    # and a drift should reach every target alike, not decide a ratio. Each round's own
+    # ratios are reported too.
+    planned = []
     for name, make in plan(args, scratch, not missing_digest):
         if name == "Bugnet PostgreSQL" and (why := targets.postgres_unreachable()):
             rows[name] = {"skipped": why}
             print(f"{name}: skipped ({why})", flush=True)
             continue
-        runs = []
-        for attempt in range(args.runs):
-            print(f"{name}, run {attempt + 1}: {args.events:,} events ...", flush=True)
+        planned.append((name, make))
+    runs: dict[str, list[dict]] = {name: [] for name, _ in planned}
+    failed: set[str] = set()
+    for attempt in range(args.runs):
+        this_round: dict[str, dict] = {}
+        for name, make in planned:
+            if name in failed:
+                continue
+            print(f"{name}, round {attempt + 1}: {args.events:,} events ...", flush=True)
             try:
                 r = measure(make(), bodies, args.threads)
             except targets.TargetError as exc:
                 run["notes"].append(str(exc))
-                break
+                failed.add(name)
+                continue
             print(f"  accepted {r['accepted_per_s']:,.0f}/s, p99 {r['p99_ms']:.1f} ms, "
                   f"end-to-end {fmt(r.get('e2e_per_s'))}/s, errors {r['errors']}", flush=True)  # fmt: skip
-            runs.append(r)
-        rows[name] = median_run(runs) if runs else {"skipped": "did not start (see the notes)"}
+            runs[name].append(r)
+            this_round[name] = {k: r.get(k) for k in ("accepted_per_s", "e2e_per_s")}
+        run["rounds"].append(this_round)
+    for name, _ in planned:
+        rows[name] = (
+            median_run(runs[name]) if runs[name] else {"skipped": "did not start (see the notes)"}
+        )
     missed = [g["goal"] for g in goals(rows, run["machine"]["cores"]) if g["result"] == "FAIL"]
     wanted = args.profile == "always" or (args.profile == "auto" and missed)
     if wanted and "sqlite" in args.only and not missing_digest:
@@ -234,7 +254,7 @@ def main() -> None:
                     "platform": platform.platform()},
         "config": {"events": args.events, "threads": args.threads, "runs": args.runs,
                    "quick": args.quick},
-        "events": shape, "targets": {}, "notes": [],
+        "events": shape, "targets": {}, "rounds": [], "notes": [],
     }  # fmt: skip
     try:
         if args.servers:
