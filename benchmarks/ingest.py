@@ -170,10 +170,7 @@ def run_targets(args: argparse.Namespace, scratch: Path, bodies: Path, run: dict
     if missing_digest:
         run["notes"].append(f"Bugnet's digest does not import ({missing_digest}): the Bugnet "
                             "rows ran with --no-digest, so they have no end-to-end figure")  # fmt: skip
-    # Round by round (every target once, then every target again...) rather than all runs of
-    # one target and then the next: this machine's speed drifts by 20 to 40% within minutes,
-    # and a drift should reach every target alike, not decide a ratio. Each round's own
-    # ratios are reported too.
+    # In rounds, so that a drift in the machine's speed reaches every target alike (see above).
     planned = []
     for name, make in plan(args, scratch, not missing_digest):
         if name == "Bugnet PostgreSQL" and (why := targets.postgres_unreachable()):
@@ -184,7 +181,6 @@ def run_targets(args: argparse.Namespace, scratch: Path, bodies: Path, run: dict
     runs: dict[str, list[dict]] = {name: [] for name, _ in planned}
     failed: set[str] = set()
     for attempt in range(args.runs):
-        this_round: dict[str, dict] = {}
         for name, make in planned:
             if name in failed:
                 continue
@@ -198,8 +194,12 @@ def run_targets(args: argparse.Namespace, scratch: Path, bodies: Path, run: dict
             print(f"  accepted {r['accepted_per_s']:,.0f}/s, p99 {r['p99_ms']:.1f} ms, "
                   f"end-to-end {fmt(r.get('e2e_per_s'))}/s, errors {r['errors']}", flush=True)  # fmt: skip
             runs[name].append(r)
-            this_round[name] = {k: r.get(k) for k in ("accepted_per_s", "e2e_per_s")}
-        run["rounds"].append(this_round)
+    # A target's n-th run is round n's (one that failed to start has no later runs).
+    run["rounds"] = [
+        {name: {k: rs[i].get(k) for k in ("accepted_per_s", "e2e_per_s")}
+         for name, rs in runs.items() if i < len(rs)}
+        for i in range(args.runs)
+    ]  # fmt: skip
     for name, _ in planned:
         rows[name] = (
             median_run(runs[name]) if runs[name] else {"skipped": "did not start (see the notes)"}
@@ -254,7 +254,7 @@ def main() -> None:
                     "platform": platform.platform()},
         "config": {"events": args.events, "threads": args.threads, "runs": args.runs,
                    "quick": args.quick},
-        "events": shape, "targets": {}, "rounds": [], "notes": [],
+        "events": shape, "targets": {}, "notes": [],
     }  # fmt: skip
     try:
         if args.servers:
