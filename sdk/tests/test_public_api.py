@@ -103,6 +103,7 @@ def test_explicit_options_win_over_environment(monkeypatch):
         ("http://key@/1", "host"),
         ("http://key@host/project", "numeric project id"),
         ("http://key@host:99999/1", "port"),
+        ("http://key@host:\u00b2/1", "port"),  # a digit to str.isdigit(), not to int()
     ],
 )
 def test_bad_dsn_says_what_is_wrong_and_the_expected_form(dsn, why):

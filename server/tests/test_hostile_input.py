@@ -639,6 +639,10 @@ def auth_cases() -> list[Case]:
              body=envelope(item(EVENT), header=b'{"dsn":"not a dsn"}')),
         Case("auth-dsn-header-superscript-project", refused(400, "dsn"), auth="none",
              body=envelope(item(EVENT), header=f'{{"dsn":"http://{KEY}@h/\u00b2"}}'.encode())),
+        Case("auth-dsn-header-superscript-port", refused(400, "dsn"), auth="none",
+             body=envelope(item(EVENT), header=f'{{"dsn":"http://{KEY}@h:\u00b2/{PID}"}}'.encode())),
+        Case("auth-dsn-header-superscript-port-with-auth", refused(400, "dsn"),
+             envelope(item(EVENT), header=f'{{"dsn":"http://{KEY}@h:1\u00b2/{PID}"}}'.encode())),
         Case("auth-dsn-header-5000-digit-project", refused(400, "dsn"), auth="none",
              body=envelope(item(EVENT), header=f'{{"dsn":"http://{KEY}@h/{"9" * 5000}"}}'
                            .encode())),

@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import os
+import socket
 import time
 import uuid
 import zlib
@@ -217,4 +218,66 @@ def test_every_way_a_body_is_read_stores_the_event(server, shape, attachment):
     status, _headers, answer = post(server, envelope_path(server), gzip.compress(body),
                                     {**auth(server), "Content-Encoding": "gzip"})  # fmt: skip
     assert (status, answer) == (200, {"id": event_id})
+    assert queued_or_stored(server, event_id) == 1
+
+
+def attachment_bytes(server: Server) -> int:
+    rows = server.query(
+        "SELECT COALESCE(SUM(quantity), 0) FROM projects_outcome "
+        "WHERE project_id = %s AND category = 'attachment'",
+        (int(server.project_id),),
+    )
+    return int(rows[0][0])
+
+
+def test_attachments_are_counted_by_size_with_or_without_a_length(server):
+    before = attachment_bytes(server)
+    body = (
+        b"{}\n"
+        + b'{"type":"attachment","filename":"a.txt"}\n' + b"x" * 1000 + b"\n"
+        + b'{"type":"attachment","length":500,"filename":"b.txt"}\n' + b"y" * 500 + b"\n"
+    )  # fmt: skip
+    status, _headers, answer = post(server, envelope_path(server), body, auth(server))
+    assert (status, answer) == (200, {})
+    assert attachment_bytes(server) - before == 1500
+
+
+def test_an_envelope_without_an_event_is_answered_with_its_header_id(server):
+    envelope_id = uuid.uuid4().hex
+    body = (json.dumps({"event_id": envelope_id}).encode() + b"\n"
+            + b'{"type":"transaction"}\n{"type":"transaction","spans":[]}\n')  # fmt: skip
+    status, _headers, answer = post(server, envelope_path(server), body, auth(server))
+    assert (status, answer) == (200, {"id": envelope_id})
+    # An id that is not one is not echoed (nothing is stored under it), nor refused.
+    body = b'{"event_id":"not-an-id"}\n{"type":"transaction"}\n{"type":"transaction"}\n'
+    status, _headers, answer = post(server, envelope_path(server), body, auth(server))
+    assert (status, answer) == (200, {})
+
+
+def test_a_zlib_deflate_body_whose_first_read_is_one_byte(server):
+    """"deflate" is told from raw deflate by its two-byte header, which may come split."""
+    event_id = uuid.uuid4().hex
+    filler = os.urandom(300 * 1024)  # incompressible: the body streams through a thread
+    body = zlib.compress(
+        json.dumps({"event_id": event_id}).encode() + b"\n"
+        + b'{"type":"event"}\n{"message":"split deflate header"}\n'
+        + json.dumps({"type": "attachment", "length": len(filler)}).encode() + b"\n"
+        + filler + b"\n"
+    )  # fmt: skip
+    assert len(body) > 256 * 1024
+    parts = urlsplit(server.url)
+    head = (
+        f"POST {envelope_path(server)} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+        f"X-Sentry-Auth: {auth(server)['X-Sentry-Auth']}\r\nContent-Encoding: deflate\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(head + body[:1])
+        time.sleep(0.3)
+        sock.sendall(body[1:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     assert queued_or_stored(server, event_id) == 1

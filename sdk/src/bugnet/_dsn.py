@@ -66,7 +66,8 @@ class Dsn:
         if not host:
             return _raise(bad("the host is missing"))
         if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            # isdigit() alone lets "²" through, which int() refuses.
+            if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
                 return _raise(bad(f"the port {port_text!r} is not a number from 1 to 65535"))
             port = int(port_text)
         else:

@@ -128,6 +128,7 @@ class Submission:
     received_at: float
     sent_at: str
     client_ip: str | None
+    envelope_id: str = ""  # the envelope header's event_id, answered when it holds no event
 
     def rows(self) -> store.Rows:
         return store.rows(self.key.project_id, self.events, self.counts,
@@ -135,7 +136,9 @@ class Submission:
                           client_ip=self.client_ip)  # fmt: skip
 
     def answer(self) -> bytes:
-        return orjson.dumps({"id": self.events[0][0]} if self.events else {})
+        if self.events:
+            return orjson.dumps({"id": self.events[0][0]})
+        return orjson.dumps({"id": self.envelope_id} if self.envelope_id else {})
 
 
 class Offload(Exception):
@@ -293,7 +296,7 @@ def _read_envelope(request: Request, project_id: int,
         events.append((_event_id(header_id if index == 0 else None, event), payload))
     counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
     return Submission(key, events, counts, received_at, _sent_at(parsed.headers.get("sent_at")),
-                      request.client_ip)  # fmt: skip
+                      request.client_ip, "" if events else _envelope_id(header_id))  # fmt: skip
 
 
 def _read_store(request: Request, project_id: int,
@@ -353,6 +356,17 @@ def _event_object(payload: bytes, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise IngestError(400, f"{what} must be a JSON object")
     return value
+
+
+def _envelope_id(header_id: object) -> str:
+    """The envelope header's event_id, normalized, for an envelope with no event (Relay answers
+    with it); "" when absent or not an id (nothing is stored under it)."""
+    if not isinstance(header_id, str) or not header_id:
+        return ""
+    try:
+        return _event_id(header_id, {})
+    except IngestError:
+        return ""
 
 
 def _event_id(header_id: object, event: dict[str, Any]) -> str:

@@ -108,10 +108,12 @@ def _zlib(chunks: Iterator[bytes], wbits: int, name: str, first: bytes = b"") ->
 
 def _deflate(chunks: Iterator[bytes]) -> Iterator[bytes]:
     # "deflate" is zlib-wrapped by the standard, raw by some clients: look at the first byte.
+    # The two-byte zlib header may arrive split over chunks (a body streamed in small reads).
     iterator = iter(chunks)
     first = b""
-    for first in iterator:
-        if first:
+    for chunk in iterator:
+        first += chunk
+        if len(first) >= 2:
             break
     wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
     return _zlib(iterator, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS, "deflate", first)

@@ -86,17 +86,20 @@ class _Stream:
             413 if what == "payload" else 400, f"{what} at byte {self.offset} is over {limit} bytes"
         )
 
-    def skip_line(self) -> None:
+    def skip_line(self) -> int:
+        """Discard up to the next newline (included) or the end; returns the bytes before it."""
+        skipped = 0
         while True:
             index = self._buffer.find(b"\n")
             if index >= 0:
                 del self._buffer[: index + 1]
                 self.offset += index + 1
-                return
+                return skipped + index
+            skipped += len(self._buffer)
             self.offset += len(self._buffer)
             self._buffer.clear()
             if not self._fill():
-                return
+                return skipped
 
     def exact(self, size: int, keep: bool) -> bytes:
         """The next ``size`` bytes (discarded as they come when not ``keep``)."""
@@ -171,8 +174,8 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
             stream.end_of_item(item_type)
         elif limit is not None:
             payload = stream.line(limit, "payload")
-        else:
-            stream.skip_line()
+        else:  # not kept: only its size counts (an attachment's bytes)
+            length = stream.skip_line()
             payload = b""
         _count(envelope, item_type, length if length is not None else len(payload),
                _item_count(headers, item_type))  # fmt: skip
