@@ -255,7 +255,7 @@ def test_an_envelope_without_an_event_is_answered_with_its_header_id(server):
 
 
 def test_a_zlib_deflate_body_whose_first_read_is_one_byte(server):
-    """"deflate" is told from raw deflate by its two-byte header, which may come split."""
+    """A "deflate" body is told from raw deflate by its two-byte header, which may come split."""
     event_id = uuid.uuid4().hex
     filler = os.urandom(300 * 1024)  # incompressible: the body streams through a thread
     body = zlib.compress(
