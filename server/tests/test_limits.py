@@ -128,6 +128,24 @@ def wait_status(api: Api, issue_id: str, status: str, timeout: float = 30) -> di
         time.sleep(0.2)
 
 
+def test_one_projects_retention_beyond_the_calendar_stops_no_other_project(server):
+    forever, _dsn, _key = new_project(server)
+    huge = server.bugnet("project", "set", forever, "--retention-days", "2147483647")
+    assert huge.returncode == 0, huge.stdout + huge.stderr
+    slug, dsn, key = new_project(server)
+    project_id = dsn.rsplit("/", 1)[1]
+    for index in range(3):
+        assert send(server, project_id, key, envelope(f"{index + 700:032x}", "kept once"))[0] == 200
+    wait_digested(server)
+    assert server.bugnet("project", "set", slug, "--retention-max-events", "1").returncode == 0
+    applied = server.bugnet("retention")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    kept = server.query(
+        "SELECT e.event_id FROM issues_event e JOIN projects_project p ON p.id = e.project_id "
+        "WHERE p.slug = %s", (slug,))  # fmt: skip
+    assert [row[0] for row in kept] == [f"{702:032x}"]
+
+
 def test_resolved_in_next_release_reopens_only_for_a_newer_release(server):
     slug, dsn, _key = new_project(server)
     api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))

@@ -993,6 +993,8 @@ BASE = 1795269420.0  # 2026-11-21T13:57:00Z
         (int(BASE), BASE),
         (f"{BASE + 0.5}", BASE + 0.5),
         ("1795269420", BASE),
+        ("2026-11-21T13:56:60Z", BASE),  # a leap second (as RFC 3339 writes one): 13:57:00
+        ("2026-11-21T13:56:60.5Z", BASE + 0.5),
     ],
 )
 def test_timestamps_in_every_accepted_form(given: Any, expected: float) -> None:

@@ -80,17 +80,29 @@ def test_migration_moves_stored_events_into_their_days(database: tuple[str, dict
     ages = {f"{index + 1:032x}": days for index, days in enumerate([40, 10, 0, -10])}
     ids = shell(env, now, f"""
 p = project("shop")
-issue = Issue.objects.create(project=p, short_id=1, grouping_hash="h", grouping_version="v",
-                             title="t", first_seen=NOW, last_seen=NOW)
+# The issues table as migration 0001 made it (today's model has columns added since).
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute(
+        "INSERT INTO issues_issue (project_id, short_id, grouping_hash, grouping_version, title, "
+        "culprit, level, metadata, status, resolved_in_release, resolved_in_next_release, "
+        "first_seen, last_seen, times_seen, user_count, first_release, last_release) VALUES "
+        "(%s, 1, 'h', 'v', 't', '', 'error', '{{}}', 'unresolved', '', false, %s, %s, 0, 0, '', '') "
+        "RETURNING id", [p.id, NOW, NOW])
+    issue_id = cursor.fetchone()[0]
 for event_id, days in {ages!r}.items():
-    Event.objects.create(project=p, issue=issue, event_id=event_id, timestamp=NOW,
-                         received=NOW - dt.timedelta(days=days), level="error", data=b"{{}}")
+    Event.objects.create(project=p, issue_id=issue_id, event_id=event_id, timestamp=NOW,
+                         received=NOW - dt.timedelta(days=days), level="error", data=b"{{}}",
+                         release="shop@1")
 print(json.dumps(sorted(Event.objects.values_list("id", flat=True))))
 """)  # fmt: skip
     assert query(url, "SELECT relkind FROM pg_class WHERE relname = 'issues_event'") == [("r",)]
 
     bugnet(env, "migrate")
     assert query(url, "SELECT relkind FROM pg_class WHERE relname = 'issues_event'") == [("p",)]
+    # Releases already seen are recorded, first seen with their oldest event (migration 0004).
+    [(version, first_seen)] = query(url, "SELECT version, first_seen FROM issues_release")
+    assert (version, first_seen) == ("shop@1", now - dt.timedelta(days=40))
     # Every day from the oldest event's through today + 3, and the default partition.
     children = {
         row[0]

@@ -115,3 +115,35 @@ def test_two_workers_share_the_queue_and_survive_one_dying(own_database: str, tm
                     process.wait()
         if web.stdout is not None:
             web.stdout.close()
+
+
+RETRY_SCRIPT = """
+import django
+django.setup()
+from django.db import OperationalError
+from bugnet_server.digest import worker
+calls = []
+def flaky(rows):
+    calls.append(rows)
+    if len(calls) < 3:
+        raise OperationalError("deadlock detected")
+worker.digest_batch = flaky
+worker._digest(["row"])
+print(len(calls))
+worker.digest_batch = lambda rows: (_ for _ in ()).throw(OperationalError("still locked"))
+try:
+    worker._digest(["row"])
+except OperationalError:
+    print("raised")
+"""
+
+
+def test_a_batch_the_database_gave_up_on_is_digested_again_at_once(tmp_path: Path):
+    """A deadlock between PostgreSQL workers (or SQLite locked past its timeout) aborts one
+    batch: the worker tries it again at once instead of leaving it to its lease."""
+    env = server_env(tmp_path, f"sqlite:///{tmp_path / 'bugnet.sqlite3'}", "http://127.0.0.1:1")
+    env["DJANGO_SETTINGS_MODULE"] = "bugnet_server.settings"
+    run = subprocess.run([sys.executable, "-c", RETRY_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["3", "raised"]

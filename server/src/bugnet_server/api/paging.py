@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+MAX_OFFSET = 2**31  # past any real list; keeps OFFSET within what every database takes
 
 
 def window(cursor: str | None, limit: int | None) -> tuple[int, int]:
@@ -17,8 +18,8 @@ def window(cursor: str | None, limit: int | None) -> tuple[int, int]:
     offset = 0
     if cursor:
         parts = cursor.split(":")
-        if len(parts) == 3 and parts[1].isdigit():
-            offset = int(parts[1])
+        if len(parts) == 3 and parts[1].isascii() and parts[1].isdigit():  # not "²"
+            offset = min(int(parts[1]), MAX_OFFSET)
     return offset, size
 
 

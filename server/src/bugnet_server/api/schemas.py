@@ -44,10 +44,18 @@ class IssueOut(Schema):
     lastRelease: str | None = None
 
 
+# Bounds that keep the arithmetic in range: ten years of minutes, and a count far beyond any
+# issue's (times_seen plus it must fit the database's 64-bit column).
+MAX_IGNORE_MINUTES = 10 * 366 * 24 * 60
+MAX_IGNORE_COUNT = 10**12
+
+
 class StatusDetails(Schema):
     inNextRelease: bool = False
-    ignoreDuration: int | None = Field(None, description="minutes to ignore for")
-    ignoreCount: int | None = Field(None, description="ignore until this many more events")
+    ignoreDuration: int | None = Field(None, ge=1, le=MAX_IGNORE_MINUTES,
+                                       description="minutes to ignore for")  # fmt: skip
+    ignoreCount: int | None = Field(None, ge=1, le=MAX_IGNORE_COUNT,
+                                    description="ignore until this many more events")  # fmt: skip
 
 
 class IssueUpdate(Schema):

@@ -185,7 +185,11 @@ def update_issue(request: HttpRequest, issue_id: int, change: IssueUpdate) -> An
     details = change.statusDetails
     user = request.auth  # type: ignore[attr-defined]
     if change.status == "resolved":
-        state.resolve(issue, user, in_next_release=bool(details and details.inNextRelease))
+        in_next_release = bool(details and details.inNextRelease)
+        if in_next_release and not issue.last_release:
+            raise HttpError(400, "this issue's events carry no release, so there is no next "
+                                 "release to wait for: resolve it without inNextRelease")  # fmt: skip
+        state.resolve(issue, user, in_next_release=in_next_release)
     elif change.status == "unresolved":
         state.unresolve(issue, user)
     else:

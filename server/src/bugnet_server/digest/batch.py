@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 
 from bugnet_server.alerts.models import AlertSignal
 from bugnet_server.digest.grouping import grouping_key
@@ -25,7 +25,7 @@ from bugnet_server.digest.titles import describe
 from bugnet_server.ingest.models import QueuedEvent
 from bugnet_server.ingest.store import compress, decompress, insert_sql
 from bugnet_server.issues import state
-from bugnet_server.issues.models import Event, HourlyCount, Issue, TagValue
+from bugnet_server.issues.models import Event, HourlyCount, Issue, Release, TagValue
 from bugnet_server.projects.models import Project
 
 UTC = dt.timezone.utc
@@ -119,6 +119,7 @@ def digest_batch(rows: list[QueuedEvent]) -> list[Notification]:
         if stored:  # digested before (a resent event, a lease that ran out): count them once
             prepared = [item for item in prepared if _id(item) not in stored]
             groups = _groups(prepared)
+        _note_releases(prepared)
         notifications = _write(groups)
         _signal_alerts(notifications, prepared)
         QueuedEvent.objects.filter(id__in=[row.id for row in rows]).delete()
@@ -147,7 +148,9 @@ def _write(groups: dict[tuple[int, str, str], _Group]) -> list[Notification]:
     notifications: list[Notification] = []
     events: list[tuple[Any, ...]] = []
     touched: list[tuple[Issue, _Group]] = []
-    for issue_key, group in groups.items():
+    # New issues lock their project's row (the next short id): in project order, for the same
+    # reason as above.
+    for issue_key, group in sorted(groups.items(), key=lambda pair: pair[0]):
         items = group.items
         issue = issues.get(issue_key)
         if issue is None:
@@ -205,16 +208,17 @@ def _existing_issues(keys: Iterable[tuple[int, str, str]]) -> dict[tuple[int, st
     wanted: dict[tuple[int, str], list[str]] = defaultdict(list)
     for project_id, version, key_hash in keys:
         wanted[(project_id, version)].append(key_hash)
-    found = {}
+    if not wanted:
+        return {}
+    match = Q()
     for (project_id, version), hashes in wanted.items():
-        # Locked until the batch commits: another worker adding to the same issue waits, then
-        # reads the counts this one wrote (else one of the two increments would be lost).
-        rows = Issue.objects.select_for_update().filter(
-            project_id=project_id, grouping_version=version, grouping_hash__in=hashes
-        )
-        for issue in rows.order_by("id"):
-            found[(project_id, version, issue.grouping_hash)] = issue
-    return found
+        match |= Q(project_id=project_id, grouping_version=version, grouping_hash__in=hashes)
+    # Locked until the batch commits: another worker adding to the same issue waits, then reads
+    # the counts this one wrote (else one of the two increments would be lost). One statement,
+    # in id order, so that two workers lock what they share in the same order (no deadlock).
+    rows = Issue.objects.select_for_update().filter(match).order_by("id")
+    return {(issue.project_id, issue.grouping_version, issue.grouping_hash): issue
+            for issue in rows}  # fmt: skip
 
 
 def _new_issue(issue_key: tuple[int, str, str], first: Prepared) -> tuple[Issue, bool]:
@@ -255,26 +259,55 @@ def _count_into(issue: Issue, items: list[Prepared]) -> tuple[str | None, str]:
     """Add ``items`` to the issue's counters; returns the state change they caused, if any,
     and the event that caused it (the latest)."""
     issue.times_seen += len(items)
-    releases = [item.release for item in items]
-    latest = max(items, key=lambda item: item.timestamp)
-    if latest.timestamp >= issue.last_seen:
+    last_seen, first_seen = issue.last_seen, issue.first_seen
+    latest = max(items, key=_timestamp)
+    if latest.timestamp >= last_seen:
         issue.last_seen = latest.timestamp
         issue.level = latest.description.level
         issue.title = latest.description.title[:256]
         issue.culprit = latest.description.culprit[:256]
         issue.metadata = latest.description.metadata
-        if releases[-1]:
-            issue.last_release = releases[-1][:200]
-    earliest = min(items, key=lambda item: item.timestamp)
-    if earliest.timestamp < issue.first_seen:
+    earliest = min(items, key=_timestamp)
+    if earliest.timestamp < first_seen:
         issue.first_seen = earliest.timestamp
-    if not issue.first_release and any(releases):
-        issue.first_release = next(r for r in releases if r)[:200]
+    # First and last release by the events' times, not by the order they were queued in.
+    released = [item for item in items if item.release]
+    if released:
+        newest = max(released, key=_timestamp)
+        if newest.timestamp >= last_seen or not issue.last_release:
+            issue.last_release = newest.release
+        oldest = min(released, key=_timestamp)
+        if oldest.timestamp < first_seen or not issue.first_release:
+            issue.first_release = oldest.release
     now = dt.datetime.now(UTC)
-    change = state.on_new_events(issue, [r for r in releases if r], now, latest.row.event_id)
+    events = [(item.release, item.row.received_at) for item in items]
+    change = state.on_new_events(issue, events, now, latest.row.event_id)
     issue.save(update_fields=["times_seen", "last_seen", "first_seen", "level", "title", "culprit",
                               "metadata", "first_release", "last_release"])  # fmt: skip
     return change, latest.row.event_id
+
+
+def _timestamp(item: Prepared) -> dt.datetime:
+    return item.timestamp
+
+
+def _note_releases(prepared: list[Prepared]) -> None:
+    """Record the batch's releases not seen before, each first seen when the server received
+    its earliest event here (what "resolved in the next release" compares)."""
+    first: dict[tuple[int, str], float] = {}
+    for item in prepared:
+        if item.release:
+            key = (item.row.project_id, item.release)
+            received = item.row.received_at
+            if key not in first or received < first[key]:
+                first[key] = received
+    if first:
+        Release.objects.bulk_create(
+            [Release(project_id=project_id, version=version,
+                     first_seen=dt.datetime.fromtimestamp(received, UTC))
+             for (project_id, version), received in first.items()],
+            ignore_conflicts=True,
+        )  # fmt: skip
 
 
 def _insert_events(rows: list[tuple[Any, ...]]) -> None:

@@ -26,8 +26,13 @@ def enforce(now: dt.datetime | None = None, batch: int = BATCH) -> int:
     partitions.ensure_partitions(now)
     deleted = partitions.drop_expired_partitions(now)
     for project in Project.objects.only("id", "retention_days", "retention_max_events"):
-        cutoff = now - dt.timedelta(days=project.retention_days)
-        deleted += _delete(Event.objects.filter(project_id=project.id, received__lt=cutoff), batch)
+        try:
+            cutoff = now - dt.timedelta(days=project.retention_days)
+        except OverflowError:  # days reaching back past year 1: nothing is that old
+            cutoff = None
+        if cutoff is not None:
+            old = Event.objects.filter(project_id=project.id, received__lt=cutoff)
+            deleted += _delete(old, batch)
         excess = Event.objects.filter(project_id=project.id).count() - project.retention_max_events
         if excess > 0:
             oldest = Event.objects.filter(project_id=project.id).order_by("received", "id")

@@ -60,14 +60,15 @@ def _parse_text(text: str) -> float | None:
     if match is None:
         return float(text) if _NUMBER.fullmatch(text) else None
     year, month, day, hour, minute, second, fraction, sign, off_hours, off_minutes = match.groups()
+    leap = int(second) == 60  # a leap second (RFC 3339 allows it): the next second's start
     try:
         moment = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int(year), int(month), int(day), int(hour), int(minute), 59 if leap else int(second),
             tzinfo=timezone.utc,
         )  # fmt: skip
     except ValueError:
         return None
-    seconds = moment.timestamp()
+    seconds = moment.timestamp() + leap
     if fraction:
         seconds += float(fraction)
     if sign:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 
 from bugnet_server.digest import partitions, retention
 from bugnet_server.digest.batch import Notification, digest_batch
@@ -71,6 +71,22 @@ def run_once(batch_size: int = BATCH_SIZE) -> list[Notification]:
     return digest_batch(rows)
 
 
+def _digest(rows: list[QueuedEvent], attempts: int = 3) -> None:
+    """``digest_batch(rows)``, again at once if the database gave up on it (PostgreSQL breaking
+    a deadlock between workers, SQLite locked past its timeout): the rows are still this
+    worker's, and waiting for the lease to run out would hold them back for minutes."""
+    for attempt in range(1, attempts + 1):
+        try:
+            digest_batch(rows)
+            return
+        except OperationalError as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("digest: batch failed (%s); trying again", exc)
+            close_old_connections()
+            time.sleep(0.1 * attempt)
+
+
 class DigestWorker(threading.Thread):
     """Digests until ``stop()``; then finishes the batch in hand and returns."""
 
@@ -105,7 +121,7 @@ class DigestWorker(threading.Thread):
                     _relax_sqlite_sync()
                     rows = claim(self.batch_size, self.lease)
                     if rows:
-                        digest_batch(rows)
+                        _digest(rows)
                         self.digested += len(rows)
                         if len(rows) < self.batch_size:
                             # The queue is running dry: let the next batch fill up a little

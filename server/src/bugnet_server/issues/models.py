@@ -26,6 +26,8 @@ class Issue(models.Model):
     # Resolution details: "resolved in next release" waits for a release newer than this one.
     resolved_in_release = models.CharField(max_length=200, blank=True, default="")
     resolved_in_next_release = models.BooleanField(default=False)
+    # When it was resolved: events received before then (a queue's backlog) do not reopen it.
+    resolved_at = models.DateTimeField(null=True, blank=True)
     ignore_until = models.DateTimeField(null=True, blank=True)
     ignore_until_count = models.PositiveBigIntegerField(null=True, blank=True)
     first_seen = models.DateTimeField()
@@ -71,6 +73,18 @@ class Event(models.Model):
             models.Index(fields=["issue", "-timestamp"], name="issue_events"),
             models.Index(fields=["project", "received"], name="event_retention"),
         ]
+
+
+class Release(models.Model):
+    """A release as its project first saw it: an issue "resolved in the next release" reopens
+    only for an event of a release first seen after the one it was resolved in."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    version = models.CharField(max_length=200)
+    first_seen = models.DateTimeField()  # when the server received its first event
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="one_release")]
 
 
 class IssueActivity(models.Model):
