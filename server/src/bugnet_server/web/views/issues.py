@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -88,8 +87,8 @@ class Listing:
     def terms(self) -> list[str] | None:
         """The query's words as ``search.apply`` reads them; None when it cannot be parsed."""
         try:
-            return shlex.split(self.query)
-        except ValueError:
+            return [term.text for term in search.parse(self.query)]
+        except search.QueryError:
             return None
 
     def value_of(self, key: str) -> str | None:
@@ -120,7 +119,7 @@ def term_key(term: str) -> str | None:
 
 
 def join_terms(terms: Iterable[str]) -> str:
-    """The words back into a query that ``shlex.split`` reads as the same words."""
+    """The words back into a query that ``search.parse`` reads as the same words."""
     parts = []
     for term in terms:
         key = term_key(term)
