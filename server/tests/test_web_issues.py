@@ -322,3 +322,13 @@ def admin_client(server: Server) -> WebClient:
     client = WebClient(server.url)
     client.login("admin@bugnet.local", password)
     return client
+
+
+@pytest.mark.parametrize(
+    "cursor", ["after=%C2%B2.1", "before=1.%C2%B2", "after=1.99999999999999999999999", "before=x"]
+)
+def test_a_malformed_page_cursor_shows_the_first_page(server, shop, cursor):
+    client = signed_in(server, shop["member"])
+    page = client.get(f"/projects/default/{shop['paged']}/?query=PageError&{cursor}")
+    assert page.status == 200
+    assert titles(page.text)[0] == "PageError26: one of many"

@@ -1,5 +1,9 @@
-"""Sentry-style cursor paging: ``?cursor=0:<offset>:0`` and a ``Link`` header with
-``rel="previous"`` and ``rel="next"``, each saying ``results="true|false"``."""
+"""Sentry-style cursor paging: ``?cursor=`` and a ``Link`` header with ``rel="previous"`` and
+``rel="next"``, each saying ``results="true|false"``.
+
+Issue lists page by key (``<sort value>.<id>:0:<is_prev>``, see ``issues.keyset``): new events
+move issues up, which would shift offsets. Other lists (events, projects) are ordered by what
+does not change as data arrives and page by offset (``0:<offset>:0``)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,12 @@ MAX_LIMIT = 100
 MAX_OFFSET = 2**31  # past any real list; keeps OFFSET within what every database takes
 
 
+def size_of(limit: int | None) -> int:
+    return min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+
+
 def window(cursor: str | None, limit: int | None) -> tuple[int, int]:
-    size = min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+    size = size_of(limit)
     offset = 0
     if cursor:
         parts = cursor.split(":")
@@ -23,18 +31,30 @@ def window(cursor: str | None, limit: int | None) -> tuple[int, int]:
     return offset, size
 
 
-def link_header(request: HttpRequest, offset: int, size: int, has_more: bool) -> str:
+def _link(request: HttpRequest, cursor: str, rel: str, results: bool) -> str:
     base = request.build_absolute_uri(request.path)
+    query = {k: v for k, v in request.GET.items() if k != "cursor"}
+    query["cursor"] = cursor
+    return (f'<{base}?{urlencode(query)}>; rel="{rel}"; results="{str(results).lower()}"; '
+            f'cursor="{cursor}"')  # fmt: skip
 
-    def link(target: int, rel: str, results: bool, is_prev: int) -> str:
-        cursor = f"0:{target}:{is_prev}"
-        query = {k: v for k, v in request.GET.items() if k != "cursor"}
-        query["cursor"] = cursor
-        return (f'<{base}?{urlencode(query)}>; rel="{rel}"; results="{str(results).lower()}"; '
-                f'cursor="{cursor}"')  # fmt: skip
 
-    previous = link(max(offset - size, 0), "previous", offset > 0, 1)
-    following = link(offset + size, "next", has_more, 0)
+def link_header(request: HttpRequest, offset: int, size: int, has_more: bool) -> str:
+    previous = _link(request, f"0:{max(offset - size, 0)}:1", "previous", offset > 0)
+    following = _link(request, f"0:{offset + size}:0", "next", has_more)
+    return f"{previous}, {following}"
+
+
+def key_of(cursor: str | None) -> tuple[str | None, bool]:
+    """A keyset cursor's key and whether it asks for the page before it (``is_prev``)."""
+    key, _, rest = (cursor or "").partition(":")
+    return key or None, rest.endswith(":1")
+
+
+def keyset_link_header(request: HttpRequest, older: str | None, newer: str | None) -> str:
+    """``older``/``newer`` as ``issues.keyset.Page`` has them; "0:0:x" leads to the first page."""
+    previous = _link(request, f"{newer or 0}:0:1", "previous", newer is not None)
+    following = _link(request, f"{older or 0}:0:0", "next", older is not None)
     return f"{previous}, {following}"
 
 

@@ -26,7 +26,7 @@ from bugnet_server.api.schemas import (
 from bugnet_server.digest.accessors import message_parts
 from bugnet_server.digest.batch import tags_of
 from bugnet_server.ingest.store import decompress
-from bugnet_server.issues import state
+from bugnet_server.issues import keyset, state
 from bugnet_server.issues.changes import changes_by_event, event_permalink
 from bugnet_server.issues.models import Event, Issue
 from bugnet_server.issues.summary import iso, issue_fields, project_fields
@@ -40,7 +40,7 @@ api = NinjaAPI(
     docs_url=None,
     auth=TokenAuth(),
 )
-SORTS = {"date": "-last_seen", "new": "-first_seen", "freq": "-times_seen"}
+SORTS = {"date": "last_seen", "new": "first_seen", "freq": "times_seen"}  # newest, most first
 
 
 def project_json(project: Project) -> dict[str, Any]:
@@ -138,10 +138,12 @@ def list_issues(
         issues = search.apply(Issue.objects.filter(project=found), query)
     except search.QueryError as exc:
         raise HttpError(400, str(exc)) from None
-    issues = issues.select_related("project__organization").order_by(SORTS[sort], "-id")
-    rows, link = paging.page(request, issues, cursor, limit)
-    response["Link"] = link
-    return [issue_json(issue) for issue in rows]
+    key, is_prev = paging.key_of(cursor)
+    page = keyset.page_of(issues.select_related("project__organization"), SORTS[sort],
+                          None if is_prev else key, key if is_prev else None,
+                          paging.size_of(limit))  # fmt: skip
+    response["Link"] = paging.keyset_link_header(request, page.older, page.newer)
+    return [issue_json(issue) for issue in page.issues]
 
 
 @api.get(

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from bugnet_server.api import search
 from bugnet_server.issues import state
+from bugnet_server.issues.keyset import page_of
 from bugnet_server.issues.models import HourlyCount, Issue, TagValue
 from bugnet_server.projects.models import Project
 from bugnet_server.web.access import project_for, visible_projects
@@ -46,7 +47,6 @@ STATS = {
 }
 MENU_CHOICES = 15  # environments and releases offered in a filter menu
 BULK_LIMIT = 500
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PLAIN = re.compile(r"[^\s\"'\\]+")  # a query word that needs no quotes
 
 
@@ -134,69 +134,6 @@ def _quoted(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# -- Paging: keyset, on the sort field and the id ------------------------------------------
-# New events keep moving issues to the top of "last seen": with offsets, every arrival would
-# push a row from one page onto the next (shown twice); a key ("older than this row") does not
-# shift, and each page is one indexed range scan however deep.
-
-
-@dataclass(frozen=True)
-class Page:
-    issues: list[Issue]
-    older: str | None  # the cursor for ?after= (None: this is the last page)
-    newer: str | None  # the cursor for ?before= ("": the first page; None: this is it)
-
-
-def cursor_of(issue: Issue, field: str) -> str:
-    value = getattr(issue, field)
-    if isinstance(value, dt.datetime):
-        value = (value - EPOCH) // dt.timedelta(microseconds=1)
-    return f"{value}.{issue.pk}"
-
-
-def parse_cursor(text: str | None, field: str) -> tuple[Any, int] | None:
-    """``"<value>.<id>"`` (a datetime as microseconds since 1970) or None when malformed."""
-    value, _, pk = (text or "").partition(".")
-    if not (value.lstrip("-").isdigit() and pk.isdigit()) or len(value) > 20:
-        return None
-    number = int(value)
-    if field == "times_seen":
-        return number, int(pk)
-    try:
-        return EPOCH + dt.timedelta(microseconds=number), int(pk)
-    except OverflowError:
-        return None
-
-
-def _beyond(field: str, key: tuple[Any, int], older: bool) -> Q:
-    op = "lt" if older else "gt"
-    value, pk = key
-    return Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk})
-
-
-def page_of(issues: QuerySet[Issue], field: str, after: str | None, before: str | None) -> Page:
-    """One page of ``issues`` in descending ``field`` order: the first one, the one after the
-    ``after`` cursor, or the one before the ``before`` cursor."""
-    newer_key = parse_cursor(before, field)
-    if newer_key is not None:
-        ascending = issues.filter(_beyond(field, newer_key, older=False)).order_by(field, "pk")
-        rows = list(ascending[: PAGE_SIZE + 1])
-        if len(rows) > PAGE_SIZE:
-            rows = rows[:PAGE_SIZE][::-1]
-            return Page(rows, cursor_of(rows[-1], field), cursor_of(rows[0], field))
-        # Less than a page is newer: show the first page, full.
-    older_key = parse_cursor(after, field) if newer_key is None else None
-    descending = issues.order_by(f"-{field}", "-pk")
-    if older_key is not None:
-        descending = descending.filter(_beyond(field, older_key, older=True))
-    rows = list(descending[: PAGE_SIZE + 1])
-    older = cursor_of(rows[PAGE_SIZE - 1], field) if len(rows) > PAGE_SIZE else None
-    rows = rows[:PAGE_SIZE]
-    if older_key is None:
-        return Page(rows, older, None)
-    return Page(rows, older, cursor_of(rows[0], field) if rows else "")
 
 
 # -- What the rows show beyond the issue itself --------------------------------------------
@@ -312,6 +249,7 @@ def _issue_list(
         field,
         request.GET.get("after"),
         request.GET.get("before"),
+        PAGE_SIZE,
     )
     bars = sparklines([issue.pk for issue in page.issues], listing.stats)
     context = {
