@@ -128,6 +128,37 @@ def wait_status(api: Api, issue_id: str, status: str, timeout: float = 30) -> di
         time.sleep(0.2)
 
 
+def test_over_the_limit_only_the_event_is_dropped_and_the_rest_of_the_envelope_is_kept(server):
+    """Sessions and client reports are never rate limited (§3.4): an envelope whose event is
+    over the key's limit still has them stored, with a 200 that states the limit."""
+    slug, dsn, key = new_project(server)
+    assert server.bugnet("project", "set", slug, "--rate-limit", "1").returncode == 0
+    project_id = dsn.rsplit("/", 1)[1]
+    extra = ('{"type":"client_report"}\n{"timestamp":1,"discarded_events":[]}\n'
+             '{"type":"session"}\n{"sid":"s","status":"ok","attrs":{"release":"r"}}\n'
+             '{"type":"attachment","length":3}\nabc\n')  # fmt: skip
+    answers = [send(server, project_id, key, envelope(f"{index + 800:032x}", extra_items=extra))
+               for index in range(3)]  # fmt: skip
+    assert [(status, body) for status, _headers, body in answers] == [
+        (200, {"id": f"{800:032x}"}), (200, {}), (200, {})
+    ]  # fmt: skip
+    assert "x-sentry-rate-limits" not in answers[0][1]
+    for _status, headers, _body in answers[1:]:
+        seconds, categories, *_ = headers["x-sentry-rate-limits"].split(":")
+        assert 1 <= int(seconds) <= 60
+        assert categories == "error;default;security"
+    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
+    counts = {(r["category"], r["outcome"]): r["quantity"]
+              for r in api.get(f"/api/0/projects/default/{slug}/stats/")}  # fmt: skip
+    assert counts == {
+        ("error", "accepted"): 1, ("error", "rate_limited"): 2, ("internal", "accepted"): 3,
+        ("session", "accepted"): 3, ("attachment", "accepted"): 3,
+        ("attachment", "rate_limited"): 6,
+    }  # fmt: skip
+    # An envelope with nothing but a limited event is refused outright.
+    assert send(server, project_id, key, envelope(f"{900:032x}"))[0] == 429
+
+
 def test_one_projects_retention_beyond_the_calendar_stops_no_other_project(server):
     forever, _dsn, _key = new_project(server)
     huge = server.bugnet("project", "set", forever, "--retention-days", "2147483647")

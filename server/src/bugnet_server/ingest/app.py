@@ -129,11 +129,16 @@ class Submission:
     sent_at: str
     client_ip: str | None
     envelope_id: str = ""  # the envelope header's event_id, answered when it holds no event
+    rate_limited: int = 0  # seconds: its event was over the key's limit, the rest is stored
 
     def rows(self) -> store.Rows:
         return store.rows(self.key.project_id, self.events, self.counts,
                           received_at=self.received_at, sent_at=self.sent_at,
                           client_ip=self.client_ip)  # fmt: skip
+
+    def headers(self) -> Headers:
+        limited = rate_limit_headers(self.rate_limited) if self.rate_limited else []
+        return [("Content-Type", "application/json"), *limited]
 
     def answer(self) -> bytes:
         if self.events:
@@ -200,7 +205,7 @@ class IngestApp:
         submission = read_submission(request, raw_id, endpoint, raw_chunks)
         check_rate_limit(submission)
         store.commit(submission.rows())
-        return 200, [("Content-Type", "application/json")], submission.answer()
+        return 200, submission.headers(), submission.answer()
 
 
 def route(path: str, method: str) -> tuple[str, str]:
@@ -226,7 +231,7 @@ def refusal(exc: IngestError) -> tuple[int, Headers, bytes]:
     if exc.status == 429:
         seconds = getattr(exc, "retry_after", 60)
         headers.append(("Retry-After", str(seconds)))
-        headers.append(("X-Sentry-Rate-Limits", f"{seconds}:error;default;security:key:key_quota"))
+        headers += rate_limit_headers(seconds)
     return status, headers, content
 
 
@@ -382,19 +387,38 @@ def _event_id(header_id: object, event: dict[str, Any]) -> str:
 
 
 def check_rate_limit(submission: Submission) -> None:
-    """429 if the submission's events would take its key over its limit (the refusal counted).
+    """Apply the key's limit to the submission's event (the only thing limited).
 
+    Over it, the event and its attachments are not stored, only counted as rate limited. What
+    else the envelope holds (sessions, client reports, transactions...) still is, answered with
+    a 200 that states the limit (``rate_limited``), as Relay does; with nothing else, a 429.
     It queries the database: only for keys that have a limit.
     """
     key, events, now = submission.key, len(submission.events), submission.received_at
     if not key.rate_limit_per_minute or not events:
         return
     wait = rate_limits.take(key.id, key.rate_limit_per_minute, events, now)
-    if wait:
-        store.commit(store.rows(key.project_id, [], {("error", "rate_limited"): events},
-                                received_at=now, sent_at="", client_ip=None))  # fmt: skip
-        error = IngestError(
-            429, f"this key is limited to {key.rate_limit_per_minute} events a minute"
-        )
-        error.retry_after = wait  # type: ignore[attr-defined]
-        raise error
+    if not wait:
+        return
+    counts = submission.counts
+    dropped = {("error", "rate_limited"): events}
+    counts.pop(("error", "accepted"), None)
+    attached = counts.pop(("attachment", "accepted"), 0)
+    if attached:
+        dropped[("attachment", "rate_limited")] = attached
+    submission.events = []
+    if any(counts.values()):
+        counts.update(dropped)
+        submission.envelope_id = ""
+        submission.rate_limited = wait
+        return
+    store.commit(store.rows(key.project_id, [], dropped, received_at=now, sent_at="",
+                            client_ip=None))  # fmt: skip
+    error = IngestError(429, f"this key is limited to {key.rate_limit_per_minute} events a minute")
+    error.retry_after = wait  # type: ignore[attr-defined]
+    raise error
+
+
+def rate_limit_headers(seconds: int) -> Headers:
+    """What tells an SDK to hold its events back for ``seconds`` (integers: §4.2)."""
+    return [("X-Sentry-Rate-Limits", f"{seconds}:error;default;security:key:key_quota")]

@@ -207,7 +207,7 @@ class Ingest:
         if submission.key.rate_limit_per_minute:
             await self._in_thread(check_rate_limit, submission)
         await self.writer.write(submission.rows())
-        return 200, [("Content-Type", "application/json")], submission.answer()
+        return 200, submission.headers(), submission.answer()
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         def run() -> T:
