@@ -281,3 +281,19 @@ def test_a_zlib_deflate_body_whose_first_read_is_one_byte(server):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     assert queued_or_stored(server, event_id) == 1
+
+
+def test_an_uncompressed_envelope_is_bounded_by_the_envelope_limit_not_less(server):
+    """An SDK that does not compress (Go's) may send up to the 200 MiB envelope as is."""
+    event_id = uuid.uuid4().hex
+    filler = b"\0" * (48 * 1024 * 1024)
+    body = (
+        json.dumps({"event_id": event_id}).encode() + b"\n"
+        + b'{"type":"event"}\n{"message":"with a big dump"}\n'
+        + json.dumps({"type": "attachment", "length": len(filler)}).encode() + b"\n"
+        + filler + b"\n"
+    )  # fmt: skip
+    before = attachment_bytes(server)
+    status, _headers, answer = post(server, envelope_path(server), body, auth(server))
+    assert (status, answer) == (200, {"id": event_id})
+    assert attachment_bytes(server) - before == len(filler)

@@ -34,8 +34,11 @@ from bugnet_server.ingest.errors import IngestError
 
 logger = logging.getLogger("bugnet_server.ingest")
 
-RAW_LIMIT = 40 * 1024 * 1024  # bytes on the wire
 ENVELOPE_LIMIT = 200 * 1024 * 1024  # decompressed, as Relay
+# Bytes on the wire: the same bound, as Relay applies it to the body as sent (an SDK that does
+# not compress may send a whole 200 MiB envelope). Memory stays small either way: what is not
+# kept (attachments) is counted and dropped as it streams.
+RAW_LIMIT = ENVELOPE_LIMIT
 STORE_RAW_LIMIT = 200 * 1024  # the legacy store endpoint's limits, as Relay
 STORE_LIMIT = 1024 * 1024
 BODY_STALL = 30.0  # seconds a body may pause between two reads
