@@ -108,6 +108,40 @@ def fresh_postgres_database(prefix: str) -> Iterator[str]:
             db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def undigested_server(data_dir: Path, database_url: str) -> Iterator[tuple[Server, dict[str, str]]]:
+    """``bugnet serve --no-digest``: events stay queued until the test runs ``bugnet digest``
+    (with the environment given beside the server). Stopped with SIGTERM at the end."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = server_env(data_dir, database_url, url)
+    web = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "serve", "--bind",
+                            f"127.0.0.1:{port}", "--no-digest"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert web.stdout is not None
+        dsn = ""
+        for line in web.stdout:
+            if "DSN:" in line:
+                dsn = line.split("DSN:", 1)[1].strip()
+            if line.startswith("serving on"):
+                break
+        threading.Thread(target=lambda: [None for _ in web.stdout], daemon=True).start()  # type: ignore[union-attr]
+        wait_healthy(url, web)
+        yield Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
+                     data_dir, database_url, web, []), env  # fmt: skip
+    finally:
+        if web.poll() is None:
+            web.send_signal(signal.SIGTERM)
+            try:
+                web.wait(30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+                web.wait()
+        if web.stdout is not None:
+            web.stdout.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     with fresh_postgres_database("bugnet_test") as url:

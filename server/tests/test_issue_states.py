@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import Server, free_port, server_env, wait_healthy
+from conftest import Server, undigested_server
 from test_api import Api, last_line
 from test_limits import new_project, send, wait_digested
 
@@ -135,31 +134,8 @@ def test_odd_cursors_are_not_server_errors(server, cursor):
 
 @pytest.fixture
 def undigested(tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:
-    """``bugnet serve --no-digest`` on SQLite: events stay queued until a test digests them."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    database_url = f"sqlite:///{tmp_path / 'bugnet.sqlite3'}"
-    env = server_env(tmp_path, database_url, url)
-    web = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "serve", "--bind",
-                            f"127.0.0.1:{port}", "--no-digest"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        assert web.stdout is not None
-        dsn = ""
-        for line in web.stdout:
-            if "DSN:" in line:
-                dsn = line.split("DSN:", 1)[1].strip()
-            if line.startswith("serving on"):
-                break
-        threading.Thread(target=lambda: [None for _ in web.stdout], daemon=True).start()  # type: ignore[union-attr]
-        wait_healthy(url, web)
-        yield Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
-                     tmp_path, database_url, web, []), env  # fmt: skip
-    finally:
-        web.send_signal(signal.SIGTERM)
-        web.wait(30)
-        if web.stdout is not None:
-            web.stdout.close()
+    with undigested_server(tmp_path, f"sqlite:///{tmp_path / 'bugnet.sqlite3'}") as running:
+        yield running
 
 
 def digest_all(server: Server, env: dict[str, str]) -> None:

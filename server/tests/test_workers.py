@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, free_port, fresh_postgres_database, server_env, wait_healthy
+from conftest import Server, fresh_postgres_database, server_env, undigested_server
 from test_ingest import post
 
 EVENTS = 1500
@@ -55,66 +55,40 @@ def own_database() -> Iterator[str]:
 def test_two_workers_share_the_queue_and_survive_one_dying(own_database: str, tmp_path: Path):
     """One worker is killed with SIGKILL while digesting; every event ends up stored once and
     the issue counters add up exactly."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = server_env(tmp_path, own_database, url)
-    web = subprocess.Popen([sys.executable, "-m", "bugnet_server.cli", "serve", "--bind",
-                            f"127.0.0.1:{port}", "--no-digest"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     workers: list[subprocess.Popen[str]] = []
-    try:
-        assert web.stdout is not None
-        dsn = ""
-        for line in web.stdout:
-            if "DSN:" in line:
-                dsn = line.split("DSN:", 1)[1].strip()
-            if line.startswith("serving on"):
-                break
-        threading.Thread(target=lambda: [None for _ in web.stdout], daemon=True).start()  # type: ignore[union-attr]
-        wait_healthy(url, web)
-        server = Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
-                        tmp_path, own_database, web, [])  # fmt: skip
-        ids = send_all(server, EVENTS)
-        digest = [
-            sys.executable,
-            "-m",
-            "bugnet_server.cli",
-            "digest",
-            "--batch",
-            "50",
-            "--lease",
-            "3",
-        ]
-        workers = [subprocess.Popen(digest, env=env, text=True) for _ in range(2)]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # kill one once both are digesting
-            if server.query("SELECT COUNT(*) FROM issues_event")[0][0] >= 200:
-                break
-            time.sleep(0.01)
-        workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if server.query("SELECT COUNT(*) FROM ingest_queuedevent")[0][0] == 0:
-                break
-            time.sleep(0.2)
-        stored = server.query("SELECT event_id FROM issues_event")
-        assert sorted(row[0] for row in stored) == ids
-        [(seen, issues)] = server.query("SELECT SUM(times_seen), COUNT(*) FROM issues_issue")
-        assert (int(seen), issues) == (EVENTS, 7)
-        [(tagged,)] = server.query("SELECT SUM(count) FROM issues_tagvalue WHERE key = 'level'")
-        assert int(tagged) == EVENTS
-    finally:
-        for process in [*workers, web]:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        if web.stdout is not None:
-            web.stdout.close()
+    with undigested_server(tmp_path, own_database) as (server, env):
+        try:
+            ids = send_all(server, EVENTS)
+            digest = [sys.executable, "-m", "bugnet_server.cli", "digest", "--batch", "50",
+                      "--lease", "3"]  # fmt: skip
+            workers = [subprocess.Popen(digest, env=env, text=True) for _ in range(2)]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # kill one once both are digesting
+                if server.query("SELECT COUNT(*) FROM issues_event")[0][0] >= 200:
+                    break
+                time.sleep(0.01)
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if server.query("SELECT COUNT(*) FROM ingest_queuedevent")[0][0] == 0:
+                    break
+                time.sleep(0.2)
+            stored = server.query("SELECT event_id FROM issues_event")
+            assert sorted(row[0] for row in stored) == ids
+            [(seen, issues)] = server.query("SELECT SUM(times_seen), COUNT(*) FROM issues_issue")
+            assert (int(seen), issues) == (EVENTS, 7)
+            [(tagged,)] = server.query("SELECT SUM(count) FROM issues_tagvalue WHERE key = 'level'")
+            assert int(tagged) == EVENTS
+        finally:
+            for process in workers:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
 
 
 RETRY_SCRIPT = """
