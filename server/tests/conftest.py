@@ -131,15 +131,20 @@ def undigested_server(data_dir: Path, database_url: str) -> Iterator[tuple[Serve
         yield Server(url, dsn, dsn.split("//")[1].split("@")[0], int(dsn.rsplit("/", 1)[1]),
                      data_dir, database_url, web, []), env  # fmt: skip
     finally:
-        if web.poll() is None:
-            web.send_signal(signal.SIGTERM)
-            try:
-                web.wait(30)
-            except subprocess.TimeoutExpired:
-                web.kill()
-                web.wait()
+        terminate(web)
         if web.stdout is not None:
             web.stdout.close()
+
+
+def terminate(process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")

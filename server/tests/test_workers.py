@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, fresh_postgres_database, server_env, undigested_server
+from conftest import Server, fresh_postgres_database, server_env, terminate, undigested_server
 from test_ingest import post
 
 EVENTS = 1500
@@ -82,13 +82,7 @@ def test_two_workers_share_the_queue_and_survive_one_dying(own_database: str, tm
             assert int(tagged) == EVENTS
         finally:
             for process in workers:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        process.wait(30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
+                terminate(process)
 
 
 RETRY_SCRIPT = """
