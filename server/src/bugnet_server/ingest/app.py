@@ -412,7 +412,6 @@ def check_rate_limit(submission: Submission) -> None:
     submission.events = []
     if any(counts.values()):
         counts.update(dropped)
-        submission.envelope_id = ""
         submission.rate_limited = wait
         return
     store.commit(store.rows(key.project_id, [], dropped, received_at=now, sent_at="",
