@@ -187,11 +187,10 @@ def update_issue(request: HttpRequest, issue_id: int, change: IssueUpdate) -> An
     details = change.statusDetails
     user = request.auth  # type: ignore[attr-defined]
     if change.status == "resolved":
-        in_next_release = bool(details and details.inNextRelease)
-        if in_next_release and not issue.last_release:
-            raise HttpError(400, "this issue's events carry no release, so there is no next "
-                                 "release to wait for: resolve it without inNextRelease")  # fmt: skip
-        state.resolve(issue, user, in_next_release=in_next_release)
+        try:
+            state.resolve(issue, user, in_next_release=bool(details and details.inNextRelease))
+        except ValueError as exc:  # no release to wait for
+            raise HttpError(400, str(exc)) from None
     elif change.status == "unresolved":
         state.unresolve(issue, user)
     else:

@@ -15,15 +15,15 @@ import orjson
 from bugnet_server.ingest.errors import IngestError
 
 HEADER_LIMIT = 64 * 1024
-STORED_TYPES = {"event": 1024 * 1024}  # type → size limit (decompressed)
+STORED_TYPES = frozenset({"event"})  # kept for the digest; every other item is only counted
 _MiB = 1024 * 1024
-# Relay's limits (protocol §3.5) for the items that are counted, not kept: past one, 413 for
-# the envelope, as Relay answers. They are checked as the item streams by, never held whole.
-SKIPPED_LIMITS = {
-    "transaction": _MiB, "span": _MiB, "log": _MiB, "trace_metric": _MiB, "statsd": _MiB,
-    "replay_event": _MiB, "feedback": _MiB, "check_in": 100 * 1024, "client_report": 4 * 1024,
-    "attachment": 100 * _MiB, "profile": 50 * _MiB, "profile_chunk": 50 * _MiB,
-    "replay_recording": 100 * _MiB,
+# Relay's per-item limits (protocol §3.5), decompressed: past one, 413 for the envelope, as Relay
+# answers. Items not kept are checked as they stream by, never held whole.
+ITEM_LIMITS = {
+    "event": _MiB, "transaction": _MiB, "span": _MiB, "log": _MiB, "trace_metric": _MiB,
+    "statsd": _MiB, "replay_event": _MiB, "feedback": _MiB, "check_in": 100 * 1024,
+    "client_report": 4 * 1024, "attachment": 100 * _MiB, "profile": 50 * _MiB,
+    "profile_chunk": 50 * _MiB, "replay_recording": 100 * _MiB,
 }  # fmt: skip
 # The data category of each item type, for counting what a project received.
 CATEGORIES = {
@@ -168,26 +168,26 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
         if not isinstance(item_type, str) or not item_type:
             raise IngestError(400, f"the item header at byte {offset} has no 'type'")
         length = headers.get("length")
-        limit = STORED_TYPES.get(item_type)
-        if limit is not None and any(h.get("type") == item_type for h, _ in envelope.events):
+        kept = item_type in STORED_TYPES
+        limit = ITEM_LIMITS.get(item_type)
+        if kept and any(h.get("type") == item_type for h, _ in envelope.events):
             # The protocol allows one; more would let one request hold 200 MiB of events.
             raise IngestError(400, f"an envelope holds at most one {item_type!r} item")
-        most = limit if limit is not None else SKIPPED_LIMITS.get(item_type)
         if length is not None:
             if not isinstance(length, int) or isinstance(length, bool) or length < 0:
                 raise IngestError(400, f"the {item_type!r} item's length must be a whole number")
-            _within(item_type, length, most)
-            payload = stream.exact(length, keep=limit is not None)
+            _within(item_type, length, limit)
+            payload = stream.exact(length, keep=kept)
             stream.end_of_item(item_type)
-        elif limit is not None:
-            payload = stream.line(limit, "payload")
+        elif kept:
+            payload = stream.line(ITEM_LIMITS[item_type], "payload")
         else:  # not kept: only its size counts (an attachment's bytes)
             length = stream.skip_line()
-            _within(item_type, length, most)
+            _within(item_type, length, limit)
             payload = b""
         _count(envelope, item_type, length if length is not None else len(payload),
                _item_count(headers, item_type))  # fmt: skip
-        if limit is not None:
+        if kept:
             envelope.events.append((headers, payload))
     return envelope
 

@@ -18,8 +18,11 @@ def _record(issue: Issue, kind: str, user: Any = None, **data: Any) -> None:
 
 def resolve(issue: Issue, user: Any = None, *, in_next_release: bool = False) -> None:
     """Resolve now; with ``in_next_release``, only an event of a release first seen after the
-    issue's latest one reopens it (an issue whose events name no release is simply resolved)."""
-    in_next_release = in_next_release and bool(issue.last_release)
+    issue's latest one reopens it (ValueError when its events name no release: there is no
+    next one to wait for)."""
+    if in_next_release and not issue.last_release:
+        raise ValueError("This issue's events name no release, so there is no next release to "
+                         "wait for: resolve it instead.")  # fmt: skip
     with transaction.atomic():
         issue.status = Issue.Status.RESOLVED
         issue.resolved_in_next_release = in_next_release

@@ -107,9 +107,7 @@ def _change_status(issue: Issue, user: Any, action: str) -> str:
         state.resolve(issue, user)
         return "is resolved"
     if kind == "resolve-next" and not arg:
-        if not issue.last_release:
-            raise ValueError("This issue's events name no release: resolve it instead.")
-        state.resolve(issue, user, in_next_release=True)
+        state.resolve(issue, user, in_next_release=True)  # ValueError without a release
         return f"is resolved in the next release after {issue.last_release}"
     if kind == "unresolve" and not arg:
         state.unresolve(issue, user)
