@@ -297,3 +297,26 @@ def test_an_uncompressed_envelope_is_bounded_by_the_envelope_limit_not_less(serv
     status, _headers, answer = post(server, envelope_path(server), body, auth(server))
     assert (status, answer) == (200, {"id": event_id})
     assert attachment_bytes(server) - before == len(filler)
+
+
+def test_a_body_cut_short_by_a_hang_up_is_refused_not_stored(server):
+    """A chunk declared longer than what comes, then the client shuts its side: the event must
+    not be stored from what arrived (the server sees the hang-up while waiting for more)."""
+    event_id = uuid.uuid4().hex
+    body = (json.dumps({"event_id": event_id}).encode() + b"\n"
+            + b'{"type":"event"}\n{"message":"cut short"}\n')  # fmt: skip
+    parts = urlsplit(server.url)
+    head = (
+        f"POST {envelope_path(server)} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+        f"X-Sentry-Auth: {auth(server)['X-Sentry-Auth']}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head + b"ffff\r\n" + body)
+        time.sleep(0.3)  # the server has what was sent and waits for the rest
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    time.sleep(0.5)
+    assert queued_or_stored(server, event_id) == 0

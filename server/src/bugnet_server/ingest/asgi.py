@@ -75,13 +75,14 @@ class ScopeHeaders(Mapping[str, str]):
 class _Body:
     """The request body as ``receive`` delivers it."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, content_length: int | None) -> None:
         self._receive = receive
+        self._framing = "its Content-Length" if content_length is not None else "its last chunk"
         self.more = True
 
     async def pull(self) -> bytes:
-        """The next chunk; b"" at the end (or when the client hung up). TimeoutError when the
-        client sends nothing for BODY_STALL seconds."""
+        """The next chunk; b"" at the end. TimeoutError when the client sends nothing for
+        BODY_STALL seconds; a 400 when it hangs up before the body ends."""
         while self.more:
             try:
                 async with asyncio.timeout(BODY_STALL):
@@ -92,9 +93,13 @@ class _Body:
                 # The HTTP server's own errors for broken chunked framing and the like: the
                 # body is unreadable, which is the client's fault.
                 raise IngestError(400, f"the request body could not be read: {exc}") from None
-            if message["type"] != "http.request":  # http.disconnect
+            if message["type"] != "http.request":  # http.disconnect, with body still to come
+                # What arrived is cut short: storing it as the whole body would store a
+                # truncated event (seen with a chunk declared longer than what was sent).
                 self.more = False
-                return b""
+                raise IngestError(
+                    400, f"the client hung up before the body reached {self._framing}"
+                )
             self.more = bool(message.get("more_body", False))
             chunk: bytes = message.get("body", b"")
             if chunk:
@@ -174,7 +179,7 @@ class Ingest:
         expect = request.headers.get("Expect", "100-continue").strip().lower()
         if expect != "100-continue":  # the only expectation HTTP/1.1 defines
             raise IngestError(417, f"unsupported Expect {expect[:64]!r}; only 100-continue is")
-        source = _Body(receive)
+        source = _Body(receive, request.content_length)
         start: list[bytes] = []
         if request.content_length is None or request.content_length <= INLINE_LIMIT:
             size = 0
