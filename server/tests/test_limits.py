@@ -69,6 +69,12 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_headers(server):
     assert int(last["x-sentry-rate-limits"].split(":")[0]) == int(last["retry-after"])
 
 
+def stats(server: Server, slug: str) -> dict[tuple[str, str, str | None], int]:
+    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
+    return {(r["category"], r["outcome"], r["reason"]): r["quantity"]
+            for r in api.get(f"/api/0/projects/default/{slug}/stats/")}  # fmt: skip
+
+
 def test_sessions_and_client_reports_are_counted_by_category(server):
     slug, dsn, key = new_project(server)
     project_id = dsn.rsplit("/", 1)[1]
@@ -78,15 +84,70 @@ def test_sessions_and_client_reports_are_counted_by_category(server):
         '{"type":"transaction"}\n{"type":"transaction","spans":[]}\n'
     )
     assert send(server, project_id, key, envelope("1" * 32, extra_items=extra))[0] == 200
-    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
-    stats = {(r["category"], r["outcome"]): r["quantity"]
-             for r in api.get(f"/api/0/projects/default/{slug}/stats/")}  # fmt: skip
-    assert stats == {
-        ("error", "accepted"): 1,
-        ("session", "accepted"): 1,
-        ("internal", "accepted"): 1,
-        ("transaction", "accepted"): 1,
+    assert stats(server, slug) == {
+        ("error", "accepted", None): 1,
+        ("session", "accepted", None): 1,
+        ("internal", "accepted", None): 1,
+        ("transaction", "accepted", None): 1,
     }
+
+
+def test_client_reports_count_what_the_sdk_discarded_by_category_and_reason(server, fixtures_dir):
+    """What a client report says the SDK dropped becomes client_discard outcomes, as Relay
+    counts them; a malformed one is counted invalid without costing the event beside it."""
+    slug, dsn, key = new_project(server)
+    project_id = dsn.rsplit("/", 1)[1]
+    recorded = (fixtures_dir / "python" / "flask-client-report.envelope").read_bytes()
+    assert send(server, project_id, key, recorded)[0] == 200  # event_processor, error, 1
+    report = json.dumps(
+        {
+            "timestamp": "2026-11-21T13:57:01Z",
+            "discarded_events": [
+                {"reason": "before_send", "category": "error", "quantity": 3},
+                {"reason": "queue_overflow", "category": "transaction", "quantity": 7},
+                {"reason": "sample_rate", "category": "span", "quantity": 0},
+            ],
+            "rate_limited_events": [{"reason": "x", "category": "error", "quantity": 99}],
+        }
+    )
+    two = f'{{"type":"client_report"}}\n{report}\n' * 2
+    assert send(server, project_id, key, envelope("2" * 32, extra_items=two))[0] == 200
+    malformed = [
+        '{"discarded_events":[{"reason":"before_send","category":"error","quantity":-1}]}',
+        '{"discarded_events":[{"reason":"before_send","category":"error","quantity":1.5}]}',
+        '{"discarded_events":[{"reason":"<script>","category":"error","quantity":1}]}',
+        '{"discarded_events":[{"reason":"before_send","category":"ERROR","quantity":1}]}',
+        '{"discarded_events":{"reason":"before_send"}}',
+        '["not", "a", "report"]',
+        '{"discarded_events":[',
+    ]
+    for index, body in enumerate(malformed):
+        items = f'{{"type":"client_report"}}\n{body}\n'
+        answer = send(server, project_id, key, envelope(f"{index + 10:032x}", extra_items=items))
+        assert answer[0] == 200, (body, answer)
+
+    # Each distinct (category, reason) is a row: one envelope may add 100 at most.
+    def report(prefix: str) -> str:
+        entries = [{"reason": f"{prefix}{index}", "category": "log", "quantity": 1}
+                   for index in range(60)]  # fmt: skip
+        return f'{{"type":"client_report"}}\n{json.dumps({"discarded_events": entries})}\n'
+
+    items = report("r") + report("s")
+    assert send(server, project_id, key, envelope("3" * 32, extra_items=items))[0] == 200
+    assert stats(server, slug) == {
+        ("error", "accepted", None): 2 + len(malformed),
+        ("internal", "accepted", None): 4,
+        ("internal", "invalid", "invalid_client_report"): len(malformed) + 1,
+        ("error", "client_discard", "event_processor"): 1,
+        ("error", "client_discard", "before_send"): 6,
+        ("transaction", "client_discard", "queue_overflow"): 14,
+        **{("log", "client_discard", f"r{index}"): 1 for index in range(60)},
+    }
+    wait_digested(server)
+    events = server.query(
+        "SELECT COUNT(*) FROM issues_event e JOIN projects_project p ON p.id = e.project_id "
+        "WHERE p.slug = %s", (slug,))  # fmt: skip
+    assert events == [(2 + len(malformed),)]
 
 
 def test_retention_keeps_the_newest_events_and_the_issue_counts(server):
@@ -159,13 +220,10 @@ def test_over_the_limit_only_the_event_is_dropped_and_the_rest_of_the_envelope_i
         seconds, categories, *_ = headers["x-sentry-rate-limits"].split(":")
         assert 1 <= int(seconds) <= 60
         assert categories == "error;default;security"
-    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
-    counts = {(r["category"], r["outcome"]): r["quantity"]
-              for r in api.get(f"/api/0/projects/default/{slug}/stats/")}  # fmt: skip
-    assert counts == {
-        ("error", "accepted"): 1, ("error", "rate_limited"): 3, ("internal", "accepted"): 3,
-        ("session", "accepted"): 3, ("attachment", "accepted"): 3,
-        ("attachment", "rate_limited"): 6,
+    assert stats(server, slug) == {
+        ("error", "accepted", None): 1, ("error", "rate_limited", "key_quota"): 3,
+        ("internal", "accepted", None): 3, ("session", "accepted", None): 3,
+        ("attachment", "accepted", None): 3, ("attachment", "rate_limited", "key_quota"): 6,
     }  # fmt: skip
 
 

@@ -69,7 +69,8 @@ class ErrorOut(Schema):
 
 class CategoryCount(Schema):
     category: str
-    outcome: str
+    outcome: str  # accepted, rate_limited, invalid or client_discard
+    reason: str | None  # why, for all but accepted: key_quota, an SDK's before_send...
     quantity: int
 
 

@@ -232,10 +232,12 @@ def project_stats(request: HttpRequest, org: str, project: str, days: int = Quer
     since = dt.date.today() - dt.timedelta(days=max(days, 1))
     rows = (
         Outcome.objects.filter(project=found, day__gte=since)
-        .values("category", "outcome")
+        .values("category", "outcome", "reason")
         .annotate(total=Sum("quantity"))
-        .order_by("category", "outcome")
+        .order_by("category", "outcome", "reason")
     )
     return [
-        {"category": r["category"], "outcome": r["outcome"], "quantity": r["total"]} for r in rows
-    ]
+        {"category": r["category"], "outcome": r["outcome"], "reason": r["reason"] or None,
+         "quantity": r["total"]}
+        for r in rows
+    ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Compacting the append-only count rows: each (project, day, category, outcome) becomes one
+"""Compacting the append-only count rows: each (project, day, category, outcome, reason) becomes one
 row again. Runs in the digest worker; ingest keeps appending meanwhile, and only the rows read
 here are replaced, so nothing is counted twice or lost."""
 
@@ -15,7 +15,7 @@ GROUPS_PER_PASS = 500
 def compact_outcomes(limit: int = GROUPS_PER_PASS) -> int:
     """Merge the rows of up to ``limit`` groups that have several; returns rows removed."""
     groups = (
-        Outcome.objects.values("project_id", "day", "category", "outcome")
+        Outcome.objects.values("project_id", "day", "category", "outcome", "reason")
         .annotate(rows=Count("id"))
         .filter(rows__gt=1)[:limit]
     )
@@ -24,7 +24,7 @@ def compact_outcomes(limit: int = GROUPS_PER_PASS) -> int:
         with transaction.atomic():
             rows = Outcome.objects.select_for_update().filter(
                 project_id=group["project_id"], day=group["day"],
-                category=group["category"], outcome=group["outcome"],
+                category=group["category"], outcome=group["outcome"], reason=group["reason"],
             )  # fmt: skip
             ids = list(rows.values_list("id", flat=True))
             if len(ids) < 2:

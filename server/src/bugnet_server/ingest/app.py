@@ -42,6 +42,7 @@ RAW_LIMIT = ENVELOPE_LIMIT
 STORE_RAW_LIMIT = 200 * 1024  # the legacy store endpoint's limits, as Relay
 STORE_LIMIT = 1024 * 1024
 BODY_STALL = 30.0  # seconds a body may pause between two reads
+RATE_LIMIT_REASON = "key_quota"  # a key's own limit, in outcomes and X-Sentry-Rate-Limits
 LOOP_LIMIT = 2 * 1024 * 1024  # decompressed bytes checked on an event loop (else: Offload)
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -127,7 +128,7 @@ class Submission:
 
     key: keys.KeyInfo
     events: list[tuple[str, bytes]]  # (event id, JSON)
-    counts: dict[tuple[str, str], int]  # (category, outcome) → quantity
+    counts: envelopes.Outcomes
     received_at: float
     sent_at: str
     client_ip: str | None
@@ -302,8 +303,7 @@ def _read_envelope(request: Request, project_id: int,
     for index, (_headers, payload) in enumerate(parsed.events):
         event = _event_object(payload, f"event item {index}")
         events.append((_event_id(header_id if index == 0 else None, event), payload))
-    counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
-    return Submission(key, events, counts, received_at, _sent_at(parsed.headers.get("sent_at")),
+    return Submission(key, events, parsed.outcomes, received_at, _sent_at(parsed.headers.get("sent_at")),
                       request.client_ip, "" if events else _envelope_id(header_id))  # fmt: skip
 
 
@@ -318,7 +318,7 @@ def _read_store(request: Request, project_id: int,
     payload = _maybe_base64_zlib(payload)
     event = _event_object(payload, "the event")
     event_id = _event_id(None, event)
-    return Submission(key, [(event_id, payload)], {("error", "accepted"): 1}, received_at, "",
+    return Submission(key, [(event_id, payload)], {("error", "accepted", ""): 1}, received_at, "",
                       request.client_ip)  # fmt: skip
 
 
@@ -404,11 +404,11 @@ def check_rate_limit(submission: Submission) -> None:
     if not wait:
         return
     counts = submission.counts
-    dropped = {("error", "rate_limited"): events}
-    counts.pop(("error", "accepted"), None)
-    attached = counts.pop(("attachment", "accepted"), 0)
+    dropped = {("error", "rate_limited", RATE_LIMIT_REASON): events}
+    counts.pop(("error", "accepted", ""), None)
+    attached = counts.pop(("attachment", "accepted", ""), 0)
     if attached:
-        dropped[("attachment", "rate_limited")] = attached
+        dropped[("attachment", "rate_limited", RATE_LIMIT_REASON)] = attached
     submission.events = []
     if any(counts.values()):
         counts.update(dropped)
@@ -423,4 +423,5 @@ def check_rate_limit(submission: Submission) -> None:
 
 def rate_limit_headers(seconds: int) -> Headers:
     """What tells an SDK to hold its events back for ``seconds`` (integers: §4.2)."""
-    return [("X-Sentry-Rate-Limits", f"{seconds}:error;default;security:key:key_quota")]
+    return [("X-Sentry-Rate-Limits",
+             f"{seconds}:error;default;security:key:{RATE_LIMIT_REASON}")]  # fmt: skip

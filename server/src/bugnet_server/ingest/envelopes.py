@@ -1,12 +1,14 @@
 """Reading an envelope as it streams in, keeping only the items Bugnet stores.
 
-Items we store (events) are bounded by the protocol's per-item limit (413 beyond); items we
-only count (sessions, transactions, check-ins, client reports...) or skip (attachments, replays,
-unknown types) are read past without being kept, so a 200 MiB envelope never sits in memory.
+Items we store (events) are bounded by the protocol's per-item limit (413 beyond), and so are
+client reports, read (4 KiB at most) for the SDK's counts of what it dropped; items we only
+count (sessions, transactions, check-ins...) or skip (attachments, replays, unknown types) are
+read past without being kept, so a 200 MiB envelope never sits in memory.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -16,6 +18,7 @@ from bugnet_server.ingest.errors import IngestError
 
 HEADER_LIMIT = 64 * 1024
 STORED_TYPES = frozenset({"event"})  # kept for the digest; every other item is only counted
+REPORT_TYPE = "client_report"  # read (it is small) for the SDK's own counts of what it dropped
 _MiB = 1024 * 1024
 # Relay's per-item limits (protocol §3.5), decompressed: past one, 413 for the envelope, as Relay
 # answers. Items not kept are checked as they stream by, never held whole.
@@ -39,13 +42,22 @@ CONTAINER_TYPES = {"log", "span", "trace_metric"}  # one item, ``item_count`` en
 ITEM_COUNT_LIMIT = 100_000  # a 1 MiB item cannot hold more; bounds what a header can claim
 
 
+# A client report's entries (protocol §4.4) become outcomes of their own; these bound what one
+# envelope can add, since each distinct (category, reason) is a row.
+REPORT_KEYS_LIMIT = 100
+REPORT_QUANTITY_LIMIT = 2**32 - 1  # Relay's u32
+_REPORT_CATEGORY = re.compile(r"[a-z_]{1,32}")
+_REPORT_REASON = re.compile(r"[a-z0-9_.:-]{1,64}")
+
+# (category, outcome, reason) → items (bytes for attachments)
+Outcomes = dict[tuple[str, str, str], int]
+
+
 @dataclass
 class Envelope:
     headers: dict[str, object]
     events: list[tuple[dict[str, object], bytes]] = field(default_factory=list)  # (headers, json)
-    counted: dict[str, int] = field(
-        default_factory=dict
-    )  # category → items (bytes for attachments)
+    outcomes: Outcomes = field(default_factory=dict)
 
 
 class _Stream:
@@ -168,7 +180,7 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
         if not isinstance(item_type, str) or not item_type:
             raise IngestError(400, f"the item header at byte {offset} has no 'type'")
         length = headers.get("length")
-        kept = item_type in STORED_TYPES
+        kept = item_type in STORED_TYPES or item_type == REPORT_TYPE
         limit = ITEM_LIMITS.get(item_type)
         if kept and any(h.get("type") == item_type for h, _ in envelope.events):
             # The protocol allows one; more would let one request hold 200 MiB of events.
@@ -185,9 +197,12 @@ def read_envelope(chunks: Iterator[bytes]) -> Envelope:
             length = stream.skip_line()
             _within(item_type, length, limit)
             payload = b""
-        _count(envelope, item_type, length if length is not None else len(payload),
-               _item_count(headers, item_type))  # fmt: skip
-        if kept:
+        size = length if length is not None else len(payload)
+        if item_type == REPORT_TYPE:
+            _add_report(envelope.outcomes, payload)
+        else:
+            _count(envelope, item_type, size, _item_count(headers, item_type))
+        if item_type in STORED_TYPES:
             envelope.events.append((headers, payload))
     return envelope
 
@@ -212,4 +227,59 @@ def _item_count(headers: dict[str, object], item_type: str) -> int:
 def _count(envelope: Envelope, item_type: str, size: int, entries: int) -> None:
     category = CATEGORIES.get(item_type, "default")
     amount = size if category == "attachment" else entries
-    envelope.counted[category] = envelope.counted.get(category, 0) + amount
+    _add(envelope.outcomes, (category, "accepted", ""), amount)
+
+
+def _add(outcomes: Outcomes, key: tuple[str, str, str], quantity: int) -> None:
+    outcomes[key] = outcomes.get(key, 0) + quantity
+
+
+def _add_report(outcomes: Outcomes, payload: bytes) -> None:
+    """Count a client report (internal, accepted) and what it says the SDK discarded, as
+    ``client_discard`` outcomes by category and reason, as Relay does.
+
+    A malformed report is counted as ``invalid`` and adds nothing, rather than refusing the
+    envelope it came in (which may hold an event). Only ``discarded_events`` is read: the other
+    lists (``rate_limited_events``, ``filtered_events``...) are for trusted Relays only.
+    """
+    entries = _report_entries(payload)
+    new_keys = {key for key, _ in entries or () if key not in outcomes}
+    if entries is None or len(new_keys) + _report_keys(outcomes) > REPORT_KEYS_LIMIT:
+        _add(outcomes, ("internal", "invalid", "invalid_client_report"), 1)
+        return
+    _add(outcomes, ("internal", "accepted", ""), 1)
+    for key, quantity in entries:
+        _add(outcomes, key, quantity)
+
+
+def _report_keys(outcomes: Outcomes) -> int:
+    return sum(1 for _category, outcome, _reason in outcomes if outcome == "client_discard")
+
+
+def _report_entries(payload: bytes) -> list[tuple[tuple[str, str, str], int]] | None:
+    """``discarded_events`` as ((category, "client_discard", reason), quantity); None when the
+    report is not one."""
+    try:
+        report = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(report, dict):
+        return None
+    discarded = report.get("discarded_events") or []
+    if not isinstance(discarded, list):
+        return None
+    entries = []
+    for entry in discarded:
+        if not isinstance(entry, dict):
+            return None
+        category, reason, quantity = (entry.get(k) for k in ("category", "reason", "quantity"))
+        if not (
+            isinstance(category, str) and _REPORT_CATEGORY.fullmatch(category)
+            and isinstance(reason, str) and _REPORT_REASON.fullmatch(reason)
+            and isinstance(quantity, int) and not isinstance(quantity, bool)
+            and 0 <= quantity <= REPORT_QUANTITY_LIMIT
+        ):  # fmt: skip
+            return None
+        if quantity:
+            entries.append(((category, "client_discard", reason), quantity))
+    return entries

@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Model
 
 from bugnet_server.ingest import group_commit
+from bugnet_server.ingest.envelopes import Outcomes
 from bugnet_server.ingest.models import QueuedEvent
 from bugnet_server.projects.models import Outcome
 
@@ -45,14 +46,14 @@ Rows = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
 def rows(
     project_id: int,
     events: list[tuple[str, bytes]],
-    counts: dict[tuple[str, str], int],
+    counts: Outcomes,
     *,
     received_at: float,
     sent_at: str,
     client_ip: str | None,
 ) -> Rows:
     """The queue rows (``INSERT_EVENT``) and count rows (``INSERT_OUTCOME``) that store ``events``
-    (event_id, JSON) and add ``counts`` ((category, outcome) → quantity).
+    (event_id, JSON) and add ``counts`` ((category, outcome, reason) → quantity).
 
     Plain SQL rather than ``bulk_create``: on the ingest path the ORM's statement building
     cost more than the insert.
@@ -65,8 +66,8 @@ def rows(
     ]
     day = ops.adapt_datefield_value(dt.datetime.fromtimestamp(received_at, dt.timezone.utc).date())
     outcomes: list[tuple[object, ...]] = [
-        (project_id, day, category, outcome, quantity)
-        for (category, outcome), quantity in counts.items()
+        (project_id, day, category, outcome, reason, quantity)
+        for (category, outcome, reason), quantity in counts.items()
         if quantity
     ]
     return queued, outcomes
@@ -116,7 +117,7 @@ INSERT_EVENT = insert_sql(
     "project_id, event_id, received_at, sent_at, client_ip, payload, claimed_until",
     " ON CONFLICT DO NOTHING",  # the same event id again: stored once
 )
-INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, quantity")
+INSERT_OUTCOME = insert_sql(Outcome, "project_id, day, category, outcome, reason, quantity")
 # The same statements for a sqlite3 cursor: the loop writer's connection is not Django's.
 _QMARK_EVENT = INSERT_EVENT.replace("%s", "?")
 _QMARK_OUTCOME = INSERT_OUTCOME.replace("%s", "?")

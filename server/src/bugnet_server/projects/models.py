@@ -103,8 +103,10 @@ class ProjectKey(models.Model):
 
 class Outcome(models.Model):
     """What a project received, by day, data category and outcome: accepted (and stored or
-    counted), rate_limited, or invalid. Sessions, client reports, transactions and check-ins
-    are counted here rather than stored.
+    counted), rate_limited or invalid; and client_discard, what the SDKs' client reports say
+    they dropped before sending. Sessions, client reports, transactions and check-ins are
+    counted here rather than stored. ``reason`` says why for all but accepted (``key_quota``,
+    an SDK's ``before_send``, ``queue_overflow``...).
 
     Append-only: each ingest request adds its own rows (so concurrent requests never wait on
     one shared counter row) and readers sum them; the digest worker now and then compacts a
@@ -114,6 +116,7 @@ class Outcome(models.Model):
     day = models.DateField()
     category = models.CharField(max_length=32)
     outcome = models.CharField(max_length=16)
+    reason = models.CharField(max_length=64, blank=True, default="")
     quantity = models.PositiveBigIntegerField(default=0)
 
     class Meta:

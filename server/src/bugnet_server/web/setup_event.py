@@ -45,9 +45,8 @@ def send(project: Project, sent_by: str, client_ip: str | None) -> str:
     envelope = _envelope(event_id, now, sent_by)
     parsed = envelopes.read_envelope(iter([envelope]))
     events = [(event_id, payload) for _headers, payload in parsed.events]
-    counts = {(category, "accepted"): n for category, n in parsed.counted.items()}
     sent_at = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat()
-    store.commit(store.rows(project.pk, events, counts, received_at=now, sent_at=sent_at,
+    store.commit(store.rows(project.pk, events, parsed.outcomes, received_at=now, sent_at=sent_at,
                             client_ip=client_ip))  # fmt: skip
     return event_id
 
