@@ -143,6 +143,9 @@ def test_client_reports_count_what_the_sdk_discarded_by_category_and_reason(serv
         ("transaction", "client_discard", "queue_overflow"): 14,
         **{("log", "client_discard", f"r{index}"): 1 for index in range(60)},
     }
+    api = Api(server, last_line(server.bugnet("token", "create", "admin@bugnet.local")))
+    path = f"/api/0/projects/default/{slug}/stats/"
+    assert api.get(path + "?days=1000000000") == api.get(path + "?days=-5") == api.get(path)
     wait_digested(server)
     events = server.query(
         "SELECT COUNT(*) FROM issues_event e JOIN projects_project p ON p.id = e.project_id "

@@ -178,6 +178,33 @@ def test_settings_rename_and_set_retention_with_validation(server, site, admin, 
     )
 
 
+def test_settings_show_usage_with_what_the_sdks_dropped(server, site, admin):
+    tag = f"{time.monotonic_ns():x}"
+    project = site.create_project(admin, f"Usage {tag}", f"Usage team {tag}")
+    url = f"{project['base']}/settings/"
+    assert "Nothing received yet." in admin.get(url).text
+    public_key = site.keys(project["id"])[0][1]
+    assert send_event(server, project["id"], public_key) == 200
+    report = json.dumps({"discarded_events": [
+        {"reason": "before_send", "category": "error", "quantity": 4},
+    ]}).encode()  # fmt: skip
+    body = b"{}\n" + json.dumps({"type": "client_report"}).encode() + b"\n" + report
+    request = urllib.request.Request(
+        f"{server.url}/api/{project['id']}/envelope/", body, method="POST",
+        headers={"X-Sentry-Auth": f"Sentry sentry_key={public_key}, sentry_version=7"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    page = admin.get(url).text
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([\w ]+)</td><td>(.*?)</td>"
+                      r'<td class="number">(\d+)</td></tr>', page)  # fmt: skip
+    assert rows == [
+        ("error", "accepted", "", "1"),
+        ("error", "dropped by the SDK", "<code>before_send</code>", "4"),
+        ("internal", "accepted", "", "1"),
+    ]
+
+
 def test_keys_create_disable_rotate(server, site, admin, project):
     settings = f"{project['base']}/settings/"
     page = admin.post(settings + "keys/", {"label": "Deploy <ci>"})

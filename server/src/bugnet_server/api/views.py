@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Query
@@ -30,7 +29,8 @@ from bugnet_server.issues import keyset, state
 from bugnet_server.issues.changes import changes_by_event, event_permalink
 from bugnet_server.issues.models import Event, Issue
 from bugnet_server.issues.summary import iso, issue_fields, project_fields
-from bugnet_server.projects.models import Outcome, Project
+from bugnet_server.projects.models import Project
+from bugnet_server.projects.usage import usage
 
 api = NinjaAPI(
     title="Bugnet API",
@@ -229,15 +229,4 @@ def latest_event(request: HttpRequest, issue_id: int) -> Any:
 )
 def project_stats(request: HttpRequest, org: str, project: str, days: int = Query(30)) -> Any:  # type: ignore[type-arg]
     found = get_object_or_404(visible_projects(request.auth), organization__slug=org, slug=project)  # type: ignore[attr-defined]
-    since = dt.date.today() - dt.timedelta(days=max(days, 1))
-    rows = (
-        Outcome.objects.filter(project=found, day__gte=since)
-        .values("category", "outcome", "reason")
-        .annotate(total=Sum("quantity"))
-        .order_by("category", "outcome", "reason")
-    )
-    return [
-        {"category": r["category"], "outcome": r["outcome"], "reason": r["reason"] or None,
-         "quantity": r["total"]}
-        for r in rows
-    ]  # fmt: skip
+    return usage(found, days)

@@ -28,6 +28,7 @@ from bugnet_server.digest.grouping import GROUPING_VERSION
 from bugnet_server.ingest.keys import CACHE_SECONDS
 from bugnet_server.issues.models import Event, Issue
 from bugnet_server.projects.models import OrganizationMember, Project, ProjectKey, Team
+from bugnet_server.projects.usage import OUTCOME_LABELS, usage
 from bugnet_server.web import invites, setup_event, snippets
 from bugnet_server.web.access import is_org_admin, project_for
 from bugnet_server.web.admin_access import admin_organizations, managed_users, may_manage_users
@@ -231,6 +232,9 @@ def _settings_url(project: Project, section: str) -> str:
     return f"{url}#{section}"
 
 
+USAGE_DAYS = 30
+
+
 def _settings_page(request: HttpRequest, project: Project, **bound: Any) -> HttpResponse:
     """The settings page, with ``bound`` forms (that failed validation) in place of fresh ones."""
     manage = is_org_admin(request.user, project)
@@ -267,6 +271,11 @@ def _settings_page(request: HttpRequest, project: Project, **bound: Any) -> Http
         "grouping": list(grouping),
         "key_cache_seconds": int(CACHE_SECONDS),
         "alerts": alerts.section(project),
+        "usage": [
+            {**row, "label": OUTCOME_LABELS.get(row["outcome"], row["outcome"])}
+            for row in usage(project, USAGE_DAYS)
+        ],
+        "usage_days": USAGE_DAYS,
         "nav": "projects",
     }
     return render(request, "web/project_settings.html", context, status=400 if bound else 200)
