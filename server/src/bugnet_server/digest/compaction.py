@@ -1,6 +1,6 @@
-"""Compacting the append-only count rows: each (project, day, category, outcome, reason) becomes one
-row again. Runs in the digest worker; ingest keeps appending meanwhile, and only the rows read
-here are replaced, so nothing is counted twice or lost."""
+"""Compacting the append-only count rows: each (project, day, category, outcome, reason)
+becomes one row again. Runs in the digest worker; ingest keeps appending meanwhile, and only
+the rows read here are replaced, so nothing is counted twice or lost."""
 
 from __future__ import annotations
 

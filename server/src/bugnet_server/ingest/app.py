@@ -303,8 +303,9 @@ def _read_envelope(request: Request, project_id: int,
     for index, (_headers, payload) in enumerate(parsed.events):
         event = _event_object(payload, f"event item {index}")
         events.append((_event_id(header_id if index == 0 else None, event), payload))
-    return Submission(key, events, parsed.outcomes, received_at, _sent_at(parsed.headers.get("sent_at")),
-                      request.client_ip, "" if events else _envelope_id(header_id))  # fmt: skip
+    sent_at = _sent_at(parsed.headers.get("sent_at"))
+    return Submission(key, events, parsed.outcomes, received_at, sent_at, request.client_ip,
+                      "" if events else _envelope_id(header_id))  # fmt: skip
 
 
 def _read_store(request: Request, project_id: int,
@@ -318,8 +319,8 @@ def _read_store(request: Request, project_id: int,
     payload = _maybe_base64_zlib(payload)
     event = _event_object(payload, "the event")
     event_id = _event_id(None, event)
-    return Submission(key, [(event_id, payload)], {("error", "accepted", ""): 1}, received_at, "",
-                      request.client_ip)  # fmt: skip
+    counts = {("error", "accepted", ""): 1}
+    return Submission(key, [(event_id, payload)], counts, received_at, "", request.client_ip)
 
 
 def _authorize(public_key: str, project_id: int, on_loop: bool) -> keys.KeyInfo:
